@@ -1,0 +1,33 @@
+/**
+ * The attack contract (design.md): an attack is a plain async function of a classifier, a batch of
+ * clean inputs in [0,1] (NHWC), their labels and options. It returns the adversarial candidates;
+ * the evaluator, not the attack, decides success from a fresh forward on what is returned.
+ */
+import type * as tf from '@tensorflow/tfjs';
+
+/** What an attack may do with the model. The engine's implementation counts every call per sample. */
+export interface Classifier {
+  /** [H, W, C] of one input */
+  readonly inputShape: [number, number, number];
+  readonly numClasses: number;
+  /** Logits of a batch; counts n forwards. */
+  forward(x: tf.Tensor4D): tf.Tensor2D;
+  /**
+   * Logits at x + delta and the gradient of `loss(logits, delta)` with respect to delta
+   * (one forward and one backward per sample of the batch).
+   */
+  valueAndGrad(
+    x: tf.Tensor4D,
+    delta: tf.Tensor4D,
+    loss: (logits: tf.Tensor2D, delta: tf.Tensor4D) => tf.Scalar,
+  ): { logits: tf.Tensor2D; grad: tf.Tensor4D };
+}
+
+export interface AttackResult {
+  /** returned inputs, same shape as the clean batch, inside [0,1] */
+  adversarials: tf.Tensor4D;
+  /** attack-specific per-sample diagnostics (plain numbers, JSON-serialisable) */
+  diagnostics?: Record<string, number[]>;
+}
+
+export type Attack<O> = (model: Classifier, inputs: tf.Tensor4D, labels: tf.Tensor1D, options: O) => Promise<AttackResult>;

@@ -1,0 +1,120 @@
+/**
+ * Conv2D gradients through the forward convolution kernel (wasm backend).
+ *
+ * tfjs-backend-wasm has no Conv2DBackpropFilter kernel at all, and its Conv2DBackpropInput is a
+ * naive scalar loop (~80 % of an attack step on the MNIST SmallCNN), while its forward Conv2D is
+ * XNNPACK. Both gradients of a convolution are themselves convolutions:
+ *
+ * - input gradient (stride 1): correlate dy, padded by (k-1-pad) on each side, with the filter
+ *   flipped in space and with in/out channels swapped. For stride > 1 we keep the stock kernel
+ *   (the sub-grid decomposition is future engine work).
+ * - filter gradient (any stride): treat input channels as the batch and the batch as channels:
+ *   conv(transpose(x_pad,[3,1,2,0]), transpose(dy,[1,2,0,3]), dilation = stride) gives
+ *   [Cin, kh, kw, Cout], transposed back to [kh, kw, Cin, Cout].
+ *
+ * Only the summation order differs from the stock kernels (tests compare against the cpu
+ * backend's reference kernels on random shapes). Installed by selectBackend('wasm'); on any other
+ * backend, or for NCHW / dilated convolutions, the stock gradient runs unchanged.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+type Conv2DAttrs = {
+  strides: [number, number] | number;
+  pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+  dataFormat: 'NHWC' | 'NCHW';
+  dilations: [number, number] | number;
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+};
+
+let stock: tf.GradConfig | undefined;
+let enabled = false;
+
+/** Pad (positive) or crop (negative) `before`/`after` along spatial axis 1 or 2 of an NHWC tensor. */
+function padOrCrop(t: tf.Tensor4D, axis: 1 | 2, before: number, after: number): tf.Tensor4D {
+  let out = t;
+  const cropB = Math.max(0, -before);
+  const cropA = Math.max(0, -after);
+  if (cropB > 0 || cropA > 0) {
+    const begin = [0, 0, 0, 0];
+    const size = [...out.shape] as number[];
+    begin[axis] = cropB;
+    size[axis] = size[axis] - cropB - cropA;
+    out = tf.slice(out, begin, size);
+  }
+  const padB = Math.max(0, before);
+  const padA = Math.max(0, after);
+  if (padB > 0 || padA > 0) {
+    const p: Array<[number, number]> = [[0, 0], [0, 0], [0, 0], [0, 0]];
+    p[axis] = [padB, padA];
+    out = tf.pad(out, p);
+  }
+  return out;
+}
+
+function pair(v: [number, number] | number): [number, number] {
+  return typeof v === 'number' ? [v, v] : v;
+}
+
+export function conv2dInputGrad(dy: tf.Tensor4D, filter: tf.Tensor4D, xShape: number[], attrs: Conv2DAttrs): tf.Tensor4D {
+  const info = tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number], filter.shape, attrs.strides, 1, attrs.pad as never, attrs.dimRoundingMode);
+  const [kh, kw] = [info.filterHeight, info.filterWidth];
+  const { top, left } = info.padInfo;
+  const [H, W] = [info.inHeight, info.inWidth];
+  let p = padOrCrop(dy, 1, kh - 1 - top, H + kh - 1 - info.outHeight - (kh - 1 - top));
+  p = padOrCrop(p, 2, kw - 1 - left, W + kw - 1 - info.outWidth - (kw - 1 - left));
+  const flipped = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
+  return tf.conv2d(p, flipped, 1, 'valid');
+}
+
+export function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: number[], attrs: Conv2DAttrs): tf.Tensor4D {
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape, filterShape as [number, number, number, number], attrs.strides, 1, attrs.pad as never, attrs.dimRoundingMode);
+  const [sh, sw] = [info.strideHeight, info.strideWidth];
+  const [kh, kw] = [info.filterHeight, info.filterWidth];
+  const { top, left } = info.padInfo;
+  const rows = (info.outHeight - 1) * sh + kh;
+  const cols = (info.outWidth - 1) * sw + kw;
+  let xp = padOrCrop(x, 1, top, rows - info.inHeight - top);
+  xp = padOrCrop(xp, 2, left, cols - info.inWidth - left);
+  const xs = tf.transpose(xp, [3, 1, 2, 0]) as tf.Tensor4D; // [Cin, rows, cols, N]
+  const f = tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D; // [oh, ow, N, Cout]
+  const g = tf.conv2d(xs, f, 1, 'valid', 'NHWC', [sh, sw]); // [Cin, kh, kw, Cout]
+  return tf.transpose(g, [1, 2, 0, 3]);
+}
+
+function gradFunc(dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs: tf.NamedAttrMap) {
+  const a = attrs as unknown as Conv2DAttrs;
+  const fallback = () => stock!.gradFunc(dy, saved, attrs);
+  const dil = pair(a.dilations ?? 1);
+  if (!enabled || tf.getBackend() !== 'wasm' || a.dataFormat === 'NCHW' || dil[0] !== 1 || dil[1] !== 1) {
+    return fallback();
+  }
+  const [x, filter] = saved as [tf.Tensor4D, tf.Tensor4D];
+  const d = dy as tf.Tensor4D;
+  const [sh, sw] = pair(a.strides);
+  return {
+    x: () => (sh === 1 && sw === 1 ? conv2dInputGrad(d, filter, x.shape, a) : (fallback() as Record<string, () => tf.Tensor>).x()),
+    filter: () => conv2dFilterGrad(x, d, filter.shape, a),
+  };
+}
+
+/** Register the forward-kernel gradients for Conv2D (idempotent). */
+export function installWasmGradients(): void {
+  enabled = true;
+  if (stock) return;
+  stock = tf.getGradient('Conv2D');
+  if (!stock) throw new Error('tfjs has no registered Conv2D gradient to wrap');
+  const prevWarn = console.warn;
+  console.warn = () => {}; // tfjs warns "Overriding the gradient for 'Conv2D'": intended here
+  try {
+    tf.registerGradient({ kernelName: 'Conv2D', inputsToSave: ['x', 'filter'], gradFunc });
+  } finally {
+    console.warn = prevWarn;
+  }
+}
+
+/** Switch the override off (stock gradients) without unregistering; for side-by-side checks. */
+export function setWasmGradientsEnabled(on: boolean): void {
+  enabled = on;
+}

@@ -1,0 +1,231 @@
+/**
+ * Sweep spec: YAML (or JSON) naming datasets × models × attacks × step budgets.
+ *
+ *   name: mnist-smoke
+ *   datasets:
+ *     - name: mnist            # built-in datasets: mnist
+ *       split: test            # test (default) | train
+ *       samples: { first: 100 }  # all | { first: n } | { indices: [...] } | { indicesFile: path }
+ *   models: [mnist-smallcnn]   # zoo names, or { name, path, sha256 } for a LayersModel folder
+ *   attacks:
+ *     - sigma-zero                           # registry name with default options
+ *     - { name: sigma-zero, label: σ0-budget, options: { epsilonBudget: 24 } }
+ *   steps: [100]               # step budgets; each attack runs once per budget
+ *   batchSize: 32
+ *   shardSize: 100             # samples per task (the unit of work of an agent)
+ *   seed: 0
+ *
+ * Validation collects every problem with its field path (e.g. `attacks[1].options.lr`), so the
+ * CLI can report them all and exit 2 before anything is written.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { z } from 'zod';
+import { ATTACKS, resolveAttackOptions } from '../agent/attacks/registry.ts';
+import { zooManifest } from '../agent/models/zoo.ts';
+import { formatZodIssues } from '../schema/wire.ts';
+
+export const DATASETS: Record<string, { splits: Record<string, number> }> = {
+  mnist: { splits: { test: 10000, train: 60000 } },
+};
+
+const samplesSchema = z.union([
+  z.literal('all'),
+  z.object({ first: z.number().int().min(1) }).strict(),
+  z.object({ indices: z.array(z.number().int().min(0)).min(1) }).strict(),
+  z.object({ indicesFile: z.string().min(1) }).strict(),
+]);
+
+const datasetSchema = z
+  .object({
+    name: z.string().min(1),
+    split: z.enum(['test', 'train']).default('test'),
+    samples: samplesSchema.default('all'),
+  })
+  .strict();
+
+const modelSchema = z.union([
+  z.string().min(1),
+  z
+    .object({
+      name: z.string().min(1),
+      path: z.string().min(1),
+      sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits'),
+    })
+    .strict(),
+]);
+
+const attackSchema = z.union([
+  z.string().min(1),
+  z
+    .object({
+      name: z.string().min(1),
+      label: z.string().min(1).optional(),
+      options: z.record(z.string(), z.unknown()).default({}),
+    })
+    .strict(),
+]);
+
+export const sweepSpecSchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" and "-" only'),
+    datasets: z.array(datasetSchema).min(1),
+    models: z.array(modelSchema).min(1),
+    attacks: z.array(attackSchema).min(1),
+    steps: z.array(z.number().int().min(1).max(1_000_000)).min(1),
+    batchSize: z.number().int().min(1).max(4096).default(32),
+    shardSize: z.number().int().min(1).default(100),
+    seed: z.number().int().min(0).default(0),
+  })
+  .strict();
+
+export type SweepSpecInput = z.input<typeof sweepSpecSchema>;
+
+export interface ResolvedDataset {
+  name: string;
+  split: 'test' | 'train';
+  indices: number[];
+}
+export interface ResolvedModel {
+  name: string;
+  path?: string;
+  sha256: string;
+}
+export interface ResolvedAttack {
+  label: string;
+  name: string;
+  /** user options (without preset/steps) */
+  options: Record<string, unknown>;
+}
+export interface SweepSpec {
+  name: string;
+  datasets: ResolvedDataset[];
+  models: ResolvedModel[];
+  attacks: ResolvedAttack[];
+  steps: number[];
+  batchSize: number;
+  shardSize: number;
+  seed: number;
+}
+
+export class SpecError extends Error {
+  constructor(
+    readonly source: string,
+    readonly problems: string[],
+  ) {
+    super(`${source}: invalid sweep spec:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'SpecError';
+  }
+}
+
+/** Validate a parsed spec object; relative paths (indicesFile, model path) resolve against baseDir. */
+export function validateSpec(raw: unknown, source: string, baseDir: string): SweepSpec {
+  const r = sweepSpecSchema.safeParse(raw);
+  if (!r.success) throw new SpecError(source, formatZodIssues(r.error));
+  const s = r.data;
+  const problems: string[] = [];
+
+  const datasets: ResolvedDataset[] = s.datasets.map((d, i) => {
+    const where = `datasets[${i}]`;
+    const known = DATASETS[d.name];
+    if (!known) {
+      problems.push(`${where}.name: unknown dataset '${d.name}' (known: ${Object.keys(DATASETS).join(', ')})`);
+      return { name: d.name, split: d.split, indices: [] };
+    }
+    const count = known.splits[d.split];
+    let indices: number[] = [];
+    const smp = d.samples;
+    if (smp === 'all') indices = Array.from({ length: count }, (_, k) => k);
+    else if ('first' in smp) {
+      if (smp.first > count) problems.push(`${where}.samples.first: ${smp.first} exceeds the ${count} samples of ${d.name}/${d.split}`);
+      indices = Array.from({ length: Math.min(smp.first, count) }, (_, k) => k);
+    } else {
+      let list: unknown = 'indices' in smp ? smp.indices : undefined;
+      const field = 'indices' in smp ? `${where}.samples.indices` : `${where}.samples.indicesFile`;
+      if ('indicesFile' in smp) {
+        const file = path.resolve(baseDir, smp.indicesFile);
+        try {
+          const text = readFileSync(file, 'utf8');
+          list = text.trim().startsWith('[') ? JSON.parse(text) : text.split(/[\s,]+/).filter(Boolean).map(Number);
+        } catch (e) {
+          problems.push(`${field}: cannot read ${file}: ${(e as Error).message}`);
+          list = [];
+        }
+      }
+      const arr = Array.isArray(list) ? list : [];
+      const seen = new Set<number>();
+      arr.forEach((v, k) => {
+        if (!Number.isInteger(v) || v < 0 || v >= count) problems.push(`${field}[${k}]: ${v} is not an index in 0..${count - 1}`);
+        else if (seen.has(v)) problems.push(`${field}[${k}]: index ${v} appears twice`);
+        else seen.add(v);
+      });
+      indices = arr.filter((v) => Number.isInteger(v)) as number[];
+    }
+    return { name: d.name, split: d.split, indices };
+  });
+
+  const zoo = zooManifest();
+  const models: ResolvedModel[] = s.models.map((m, i) => {
+    if (typeof m === 'string') {
+      const e = zoo[m];
+      if (!e) {
+        problems.push(`models[${i}]: unknown zoo model '${m}' (known: ${Object.keys(zoo).join(', ')}); give { name, path, sha256 } for your own`);
+        return { name: m, sha256: '0'.repeat(64) };
+      }
+      return { name: m, sha256: e.sha256 };
+    }
+    return { name: m.name, path: path.resolve(baseDir, m.path), sha256: m.sha256 };
+  });
+
+  const attacks: ResolvedAttack[] = s.attacks.map((a, i) => {
+    const name = typeof a === 'string' ? a : a.name;
+    const options = typeof a === 'string' ? {} : a.options;
+    const label = typeof a === 'string' ? a : (a.label ?? a.name);
+    if (!ATTACKS.has(name)) {
+      problems.push(`attacks[${i}]${typeof a === 'string' ? '' : '.name'}: unknown attack '${name}' (known: ${[...ATTACKS.keys()].join(', ')})`);
+    } else {
+      if ('steps' in options) problems.push(`attacks[${i}].options.steps: set step budgets with the top-level 'steps' list`);
+      try {
+        resolveAttackOptions(name, options, s.steps[0]);
+      } catch (e) {
+        if (e instanceof z.ZodError) for (const p of formatZodIssues(e)) problems.push(`attacks[${i}].options.${p}`);
+        else throw e;
+      }
+    }
+    return { label, name, options };
+  });
+  const labels = new Set<string>();
+  attacks.forEach((a, i) => {
+    const key = a.label;
+    if (labels.has(key)) problems.push(`attacks[${i}]: label '${key}' is used twice; give one of them a distinct 'label'`);
+    labels.add(key);
+  });
+  s.steps.forEach((v, i) => {
+    if (s.steps.indexOf(v) !== i) problems.push(`steps[${i}]: budget ${v} is listed twice`);
+  });
+  const modelNames = new Set<string>();
+  models.forEach((m, i) => {
+    if (modelNames.has(m.name)) problems.push(`models[${i}]: model name '${m.name}' is used twice`);
+    modelNames.add(m.name);
+  });
+
+  if (problems.length) throw new SpecError(source, problems);
+  return { name: s.name, datasets, models, attacks, steps: s.steps, batchSize: s.batchSize, shardSize: s.shardSize, seed: s.seed };
+}
+
+export function loadSpecFile(file: string): SweepSpec {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new SpecError(file, [`cannot read file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`]);
+  }
+  let raw: unknown;
+  try {
+    raw = YAML.parse(text, { prettyErrors: true });
+  } catch (e) {
+    throw new SpecError(file, [`not valid YAML: ${(e as Error).message.split('\n')[0]}`]);
+  }
+  return validateSpec(raw, file, path.dirname(path.resolve(file)));
+}

@@ -1,0 +1,258 @@
+/**
+ * Result store: drizzle-orm over PGlite (embedded, a folder under the data directory) or
+ * PostgreSQL (`pg`, when a DATABASE_URL is given). Same schema and migrations for both.
+ * Every write is an idempotent upsert on natural keys; a task's results are written in one
+ * transaction, bulk rows chunked under PostgreSQL's 65535 bind-parameter limit.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { and, eq, inArray, sql } from 'drizzle-orm';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { batchMetrics, sampleResults, sweeps, tasks } from '../schema/tables.ts';
+import type { Task, TaskResult } from '../schema/wire.ts';
+
+export const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'schema', 'migrations');
+
+type Db = PgDatabase<PgQueryResultHKT, Record<string, never>>;
+
+export interface StoreLocation {
+  /** postgres://… ; when absent, PGlite in `dataDir` */
+  databaseUrl?: string;
+  dataDir?: string;
+}
+
+export interface SummaryRow {
+  sweepId: string;
+  dataset: string;
+  model: string;
+  attack: string;
+  steps: number;
+  n: number;
+  asr10: number;
+  asr24: number;
+  asr50: number;
+  asr100: number;
+  asr150: number;
+  asrInf: number;
+  medianL0: number;
+  secondsPerSample: number | null;
+  queriesPerSample: number | null;
+  peakBytesLogical: number | null;
+  peakBytesDevice: number | null;
+  backends: string | null;
+}
+
+/** Rows per INSERT so that rows × columns stays under PostgreSQL's 65535 bind parameters. */
+export function chunkRows<T>(rows: T[], columns: number, limit = 65535): T[][] {
+  const per = Math.max(1, Math.floor(limit / columns));
+  const out: T[][] = [];
+  for (let i = 0; i < rows.length; i += per) out.push(rows.slice(i, i + per));
+  return out;
+}
+
+export class Store {
+  private constructor(
+    readonly db: Db,
+    readonly kind: 'pglite' | 'postgres',
+    readonly where: string,
+    private readonly closer: () => Promise<void>,
+    /**
+     * Bind parameters per statement: PostgreSQL's wire protocol allows 65535; PGlite's
+     * protocol parser reads the count as a signed 16-bit number, so it gets 32767.
+     */
+    private readonly paramLimit: number,
+  ) {}
+
+  static async open(loc: StoreLocation = {}): Promise<Store> {
+    if (loc.databaseUrl) {
+      const { default: pg } = await import('pg');
+      const { drizzle } = await import('drizzle-orm/node-postgres');
+      const { migrate } = await import('drizzle-orm/node-postgres/migrator');
+      const pool = new pg.Pool({ connectionString: loc.databaseUrl, max: 4 });
+      const db = drizzle(pool);
+      await migrate(db, { migrationsFolder: MIGRATIONS_DIR });
+      return new Store(db as unknown as Db, 'postgres', redactUrl(loc.databaseUrl), () => pool.end(), 65535);
+    }
+    const dir = path.resolve(loc.dataDir ?? '.sigma-sweep', 'pglite');
+    mkdirSync(dir, { recursive: true });
+    const { PGlite } = await import('@electric-sql/pglite');
+    const { drizzle } = await import('drizzle-orm/pglite');
+    const { migrate } = await import('drizzle-orm/pglite/migrator');
+    const client = new PGlite(dir);
+    const db = drizzle(client);
+    await migrate(db, { migrationsFolder: MIGRATIONS_DIR });
+    return new Store(db as unknown as Db, 'pglite', dir, () => client.close(), 32767);
+  }
+
+  async close(): Promise<void> {
+    await this.closer();
+  }
+
+  async upsertSweep(id: string, name: string, spec: unknown): Promise<void> {
+    await this.db.insert(sweeps).values({ id, name, spec }).onConflictDoNothing();
+  }
+
+  /** Insert planned tasks; existing tasks (same key) keep their state. */
+  async upsertTasks(list: Task[]): Promise<void> {
+    const rows = list.map((t) => ({
+      key: t.key,
+      sweepId: t.sweepId,
+      dataset: t.dataset.name,
+      split: t.dataset.split,
+      sampleIndices: t.sampleIndices,
+      model: t.model.name,
+      modelSha256: t.model.sha256,
+      attackLabel: t.attack.label,
+      attack: t.attack.name,
+      attackOptions: t.attack.options,
+      steps: t.steps,
+      batchSize: t.batchSize,
+      seed: t.seed,
+    }));
+    for (const chunk of chunkRows(rows, 13, this.paramLimit)) await this.db.insert(tasks).values(chunk).onConflictDoNothing();
+  }
+
+  /** Keys among `keys` whose task is done with a result row for every planned sample. */
+  async completeTaskKeys(keys: string[]): Promise<Set<string>> {
+    if (keys.length === 0) return new Set();
+    const done = new Set<string>();
+    for (const chunk of chunkRows(keys, 1, 10000)) {
+      const rows = await this.db
+        .select({ key: tasks.key })
+        .from(tasks)
+        .where(
+          and(
+            inArray(tasks.key, chunk),
+            eq(tasks.status, 'done'),
+            sql`cardinality(${tasks.sampleIndices}) = (select count(*) from ${sampleResults} r where r.task_key = ${tasks.key})`,
+          ),
+        );
+      for (const r of rows) done.add(r.key);
+    }
+    return done;
+  }
+
+  async markRunning(key: string, agent: string): Promise<void> {
+    await this.db
+      .update(tasks)
+      .set({ status: 'running', agent, startedAt: new Date(), attempts: sql`${tasks.attempts} + 1` })
+      .where(eq(tasks.key, key));
+  }
+
+  async markFailed(key: string, error: string): Promise<void> {
+    await this.db.update(tasks).set({ status: 'failed', error, finishedAt: new Date() }).where(eq(tasks.key, key));
+  }
+
+  /** Write one task's result in a single transaction (idempotent: redelivery overwrites). */
+  async recordResult(r: TaskResult): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      const sampleRows = r.samples.map((s) => ({ taskKey: r.taskKey, ...s }));
+      for (const chunk of chunkRows(sampleRows, 12, this.paramLimit)) {
+        await tx
+          .insert(sampleResults)
+          .values(chunk)
+          .onConflictDoUpdate({
+            target: [sampleResults.taskKey, sampleResults.datasetIndex],
+            set: {
+              label: sql`excluded.label`,
+              cleanPred: sql`excluded.clean_pred`,
+              advPred: sql`excluded.adv_pred`,
+              success: sql`excluded.success`,
+              l0: sql`excluded.l0`,
+              l1: sql`excluded.l1`,
+              l2: sql`excluded.l2`,
+              linf: sql`excluded.linf`,
+              pertIndices: sql`excluded.pert_indices`,
+              pertValues: sql`excluded.pert_values`,
+            },
+          });
+      }
+      const batchRows = r.batches.map((b) => ({ taskKey: r.taskKey, backend: r.backend, device: r.device, ...b }));
+      for (const chunk of chunkRows(batchRows, 11, this.paramLimit)) {
+        await tx
+          .insert(batchMetrics)
+          .values(chunk)
+          .onConflictDoUpdate({
+            target: [batchMetrics.taskKey, batchMetrics.batchIndex],
+            set: {
+              size: sql`excluded.size`,
+              seconds: sql`excluded.seconds`,
+              forwards: sql`excluded.forwards`,
+              backwards: sql`excluded.backwards`,
+              peakBytesLogical: sql`excluded.peak_bytes_logical`,
+              peakBytesDevice: sql`excluded.peak_bytes_device`,
+              backend: sql`excluded.backend`,
+              device: sql`excluded.device`,
+            },
+          });
+      }
+      const seconds = r.batches.reduce((a, b) => a + b.seconds, 0);
+      await tx
+        .update(tasks)
+        .set({
+          status: 'done',
+          agent: r.agent,
+          backend: r.backend,
+          device: r.device,
+          error: null,
+          startedAt: new Date(r.startedAt),
+          finishedAt: new Date(r.finishedAt),
+          seconds,
+        })
+        .where(eq(tasks.key, r.taskKey));
+    });
+  }
+
+  async summary(sweepId: string): Promise<SummaryRow[]> {
+    const res = await this.db.execute(sql`
+      select sweep_id, dataset, model, attack, steps, n, asr_10, asr_24, asr_50, asr_100, asr_150, asr_inf,
+             median_l0, seconds_per_sample, queries_per_sample, peak_bytes_logical, peak_bytes_device, backends
+      from attack_summary where sweep_id = ${sweepId}
+      order by dataset, model, steps, attack`);
+    const rows = (res as unknown as { rows: Record<string, unknown>[] }).rows;
+    const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+    return rows.map((r) => ({
+      sweepId: String(r.sweep_id),
+      dataset: String(r.dataset),
+      model: String(r.model),
+      attack: String(r.attack),
+      steps: Number(r.steps),
+      n: Number(r.n),
+      asr10: Number(r.asr_10),
+      asr24: Number(r.asr_24),
+      asr50: Number(r.asr_50),
+      asr100: Number(r.asr_100),
+      asr150: Number(r.asr_150),
+      asrInf: Number(r.asr_inf),
+      medianL0: Number(r.median_l0),
+      secondsPerSample: num(r.seconds_per_sample),
+      queriesPerSample: num(r.queries_per_sample),
+      peakBytesLogical: num(r.peak_bytes_logical),
+      peakBytesDevice: num(r.peak_bytes_device),
+      backends: r.backends == null ? null : String(r.backends),
+    }));
+  }
+
+  async sweepIds(): Promise<{ id: string; name: string; createdAt: Date }[]> {
+    return this.db.select({ id: sweeps.id, name: sweeps.name, createdAt: sweeps.createdAt }).from(sweeps).orderBy(sweeps.createdAt);
+  }
+
+  /** Run arbitrary SQL (the `sql` subcommand). */
+  async query(text: string): Promise<{ fields: string[]; rows: Record<string, unknown>[] }> {
+    const res = (await this.db.execute(sql.raw(text))) as unknown as { rows: Record<string, unknown>[]; fields?: { name: string }[] };
+    const fields = res.fields?.map((f) => f.name) ?? Object.keys(res.rows[0] ?? {});
+    return { fields, rows: res.rows };
+  }
+}
+
+/** postgres://user:secret@host/db → postgres://user:***@host/db (never log secrets). */
+export function redactUrl(u: string): string {
+  try {
+    const url = new URL(u);
+    if (url.password) url.password = '***';
+    return url.toString();
+  } catch {
+    return '(unparseable database url)';
+  }
+}

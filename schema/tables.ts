@@ -1,0 +1,111 @@
+/**
+ * Storage schema (drizzle pg-core), shared by PGlite (embedded) and PostgreSQL (distributed).
+ * Migrations in schema/migrations are generated from this file by `npm run db:generate`; the
+ * reporting views live in a hand-written migration next to them (schema/migrations/*_views.sql).
+ *
+ * Natural keys everywhere, so every write is an idempotent upsert:
+ *   sweeps(id) · tasks(key) · sample_results(task_key, dataset_index) · batch_metrics(task_key, batch_index)
+ */
+import { sql } from 'drizzle-orm';
+import { boolean, doublePrecision, index, integer, jsonb, pgTable, primaryKey, real, text, timestamp, bigint } from 'drizzle-orm/pg-core';
+
+export const sweeps = pgTable('sweeps', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull(),
+  spec: jsonb('spec').notNull(),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().default(sql`now()`),
+});
+
+export const tasks = pgTable(
+  'tasks',
+  {
+    key: text('key').primaryKey(),
+    sweepId: text('sweep_id')
+      .notNull()
+      .references(() => sweeps.id, { onDelete: 'cascade' }),
+    dataset: text('dataset').notNull(),
+    split: text('split').notNull(),
+    /** dataset indices of the samples of this task, in order */
+    sampleIndices: integer('sample_indices').array().notNull(),
+    model: text('model').notNull(),
+    modelSha256: text('model_sha256').notNull(),
+    /** attack label as written in the spec (e.g. "sigma-zero*"), the registry name and its options */
+    attackLabel: text('attack_label').notNull(),
+    attack: text('attack').notNull(),
+    attackOptions: jsonb('attack_options').notNull(),
+    steps: integer('steps').notNull(),
+    batchSize: integer('batch_size').notNull(),
+    seed: integer('seed').notNull(),
+    status: text('status').notNull().default('planned'), // planned | running | done | failed
+    attempts: integer('attempts').notNull().default(0),
+    agent: text('agent'),
+    backend: text('backend'),
+    device: text('device'),
+    gpuType: text('gpu_type'),
+    error: text('error'),
+    startedAt: timestamp('started_at', { withTimezone: true }),
+    finishedAt: timestamp('finished_at', { withTimezone: true }),
+    /** Σ batch seconds of the attack (device-seconds) */
+    seconds: doublePrecision('seconds'),
+  },
+  (t) => [index('tasks_sweep_idx').on(t.sweepId)],
+);
+
+export const sampleResults = pgTable(
+  'sample_results',
+  {
+    taskKey: text('task_key')
+      .notNull()
+      .references(() => tasks.key, { onDelete: 'cascade' }),
+    datasetIndex: integer('dataset_index').notNull(),
+    label: integer('label').notNull(),
+    cleanPred: integer('clean_pred').notNull(),
+    advPred: integer('adv_pred').notNull(),
+    /** model(adv) ≠ label, from a fresh forward on the returned input */
+    success: boolean('success').notNull(),
+    /** features (one channel of one pixel) whose float32 value differs from the clean input */
+    l0: integer('l0').notNull(),
+    l1: doublePrecision('l1').notNull(),
+    l2: doublePrecision('l2').notNull(),
+    linf: doublePrecision('linf').notNull(),
+    /** sparse perturbation: flat NHWC feature indices and the adversarial values there */
+    pertIndices: integer('pert_indices').array().notNull(),
+    pertValues: real('pert_values').array().notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.taskKey, t.datasetIndex] })],
+);
+
+export const batchMetrics = pgTable(
+  'batch_metrics',
+  {
+    taskKey: text('task_key')
+      .notNull()
+      .references(() => tasks.key, { onDelete: 'cascade' }),
+    batchIndex: integer('batch_index').notNull(),
+    size: integer('size').notNull(),
+    seconds: doublePrecision('seconds').notNull(),
+    forwards: bigint('forwards', { mode: 'number' }).notNull(),
+    backwards: bigint('backwards', { mode: 'number' }).notNull(),
+    peakBytesLogical: bigint('peak_bytes_logical', { mode: 'number' }).notNull(),
+    peakBytesDevice: bigint('peak_bytes_device', { mode: 'number' }),
+    backend: text('backend').notNull(),
+    device: text('device').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.taskKey, t.batchIndex] })],
+);
+
+export const deadTasks = pgTable('dead_tasks', {
+  taskKey: text('task_key').primaryKey(),
+  sweepId: text('sweep_id').notNull(),
+  reason: text('reason').notNull(),
+  deliveries: integer('deliveries'),
+  recordedAt: timestamp('recorded_at', { withTimezone: true }).notNull().default(sql`now()`),
+});
+
+export const agents = pgTable('agents', {
+  id: text('id').primaryKey(),
+  host: text('host').notNull(),
+  backend: text('backend').notNull(),
+  device: text('device').notNull(),
+  lastSeen: timestamp('last_seen', { withTimezone: true }).notNull().default(sql`now()`),
+});

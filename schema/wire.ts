@@ -1,0 +1,96 @@
+/**
+ * Wire types: every message between orchestrator and agents (in-process queue today, NATS
+ * JetStream in distributed mode). Validated with zod at both edges; `parseWire` turns a failure
+ * into a WireFormatError naming the field.
+ */
+import { z } from 'zod';
+
+export const taskSchema = z
+  .object({
+    key: z.string().regex(/^[0-9a-f]{16,64}$/),
+    sweepId: z.string().min(1),
+    dataset: z.object({ name: z.string().min(1), split: z.enum(['train', 'test']) }).strict(),
+    sampleIndices: z.array(z.number().int().nonnegative()).min(1),
+    model: z.object({ name: z.string().min(1), sha256: z.string().regex(/^[0-9a-f]{64}$/), path: z.string().optional() }).strict(),
+    attack: z
+      .object({
+        label: z.string().min(1),
+        name: z.string().min(1),
+        options: z.record(z.string(), z.unknown()),
+      })
+      .strict(),
+    steps: z.number().int().positive(),
+    batchSize: z.number().int().positive(),
+    seed: z.number().int().nonnegative(),
+  })
+  .strict();
+export type Task = z.infer<typeof taskSchema>;
+
+export const sampleResultSchema = z
+  .object({
+    datasetIndex: z.number().int().nonnegative(),
+    label: z.number().int(),
+    cleanPred: z.number().int(),
+    advPred: z.number().int(),
+    success: z.boolean(),
+    l0: z.number().int().nonnegative(),
+    l1: z.number().nonnegative(),
+    l2: z.number().nonnegative(),
+    linf: z.number().nonnegative(),
+    pertIndices: z.array(z.number().int().nonnegative()),
+    pertValues: z.array(z.number()),
+  })
+  .strict()
+  .refine((s) => s.pertIndices.length === s.pertValues.length && s.pertIndices.length === s.l0, {
+    message: 'pertIndices, pertValues and l0 must agree',
+    path: ['pertIndices'],
+  });
+export type SampleResult = z.infer<typeof sampleResultSchema>;
+
+export const batchMetricSchema = z
+  .object({
+    batchIndex: z.number().int().nonnegative(),
+    size: z.number().int().positive(),
+    seconds: z.number().nonnegative(),
+    forwards: z.number().int().nonnegative(),
+    backwards: z.number().int().nonnegative(),
+    peakBytesLogical: z.number().int().nonnegative(),
+    peakBytesDevice: z.number().int().nonnegative().nullable(),
+  })
+  .strict();
+export type BatchMetric = z.infer<typeof batchMetricSchema>;
+
+export const taskResultSchema = z
+  .object({
+    taskKey: z.string().min(1),
+    attempt: z.number().int().positive(),
+    agent: z.string().min(1),
+    backend: z.string().min(1),
+    device: z.string().min(1),
+    startedAt: z.string().datetime(),
+    finishedAt: z.string().datetime(),
+    samples: z.array(sampleResultSchema),
+    batches: z.array(batchMetricSchema),
+  })
+  .strict();
+export type TaskResult = z.infer<typeof taskResultSchema>;
+
+export class WireFormatError extends Error {
+  constructor(
+    readonly what: string,
+    readonly issues: string[],
+  ) {
+    super(`invalid ${what}: ${issues.join('; ')}`);
+    this.name = 'WireFormatError';
+  }
+}
+
+export function formatZodIssues(err: z.ZodError): string[] {
+  return err.issues.map((i) => `${i.path.length ? i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') : '(root)'}: ${i.message}`);
+}
+
+export function parseWire<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  const r = schema.safeParse(value);
+  if (!r.success) throw new WireFormatError(what, formatZodIssues(r.error));
+  return r.data;
+}
