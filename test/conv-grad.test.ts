@@ -1,0 +1,89 @@
+/**
+ * Conv2D gradients through the forward kernel (agent/engine/conv-grad.ts) against tfjs's stock
+ * gradient kernels on the cpu backend (the reference implementation), on random shapes:
+ * strides 1–3 and mixed, 'same', 'valid' and explicit asymmetric padding, 1×1 to 5×5 filters.
+ * Only the summation order differs, so we allow float32 rounding relative to the gradient scale.
+ */
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { conv2dFilterGrad, conv2dInputGrad } from '../agent/engine/conv-grad.ts';
+import { selectBackend } from '../agent/engine/backend.ts';
+import { mulberry32 } from '../agent/attacks/rng.ts';
+
+type Pad = 'same' | 'valid' | [[0, 0], [number, number], [number, number], [0, 0]];
+
+function randomCase(r: () => number) {
+  const int = (a: number, b: number) => a + Math.floor(r() * (b - a + 1));
+  const kh = int(1, 5);
+  const kw = int(1, 5);
+  const sh = int(1, 3);
+  const sw = r() < 0.3 ? int(1, 3) : sh;
+  const pads: Pad[] = ['same', 'valid', [[0, 0], [int(0, 2), int(0, 2)], [int(0, 2), int(0, 2)], [0, 0]]];
+  const pad = pads[int(0, 2)];
+  const h = int(kh + 1, 12);
+  const w = int(kw + 1, 12);
+  return { x: [int(1, 3), h, w, int(1, 4)], f: [kh, kw, 0, int(1, 5)], s: [sh, sw] as [number, number], pad };
+}
+
+function maxRelDiff(a: tf.Tensor, b: tf.Tensor): number {
+  return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0] / Math.max(1e-6, tf.max(tf.abs(b)).dataSync()[0]));
+}
+
+beforeAll(async () => {
+  await selectBackend('cpu');
+});
+
+describe('Conv2D gradients through the forward convolution', () => {
+  it('match the stock kernels on 60 random configurations', () => {
+    const r = mulberry32(7);
+    for (let k = 0; k < 60; k++) {
+      const c = randomCase(r);
+      c.f[2] = c.x[3];
+      tf.tidy(() => {
+        const x = tf.randomNormal(c.x as [number, number, number, number], 0, 1, 'float32', k) as tf.Tensor4D;
+        const f = tf.randomNormal(c.f as [number, number, number, number], 0, 1, 'float32', k + 1000) as tf.Tensor4D;
+        const y = tf.conv2d(x, f, c.s, c.pad as 'same');
+        if (y.shape.some((s) => s === 0)) return;
+        const dy = tf.randomNormal(y.shape, 0, 1, 'float32', k + 2000) as tf.Tensor4D;
+        const [gx, gf] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.s, c.pad as 'same'))([x, f], dy);
+        const attrs = { strides: c.s, pad: c.pad, dataFormat: 'NHWC' as const, dilations: 1 as const };
+        const label = JSON.stringify(c);
+        expect(maxRelDiff(conv2dFilterGrad(x, dy, f.shape, attrs as never), gf), label).toBeLessThan(1e-5);
+        if (c.s[0] === 1 && c.s[1] === 1) expect(maxRelDiff(conv2dInputGrad(dy, f, x.shape, attrs as never), gx), label).toBeLessThan(1e-5);
+      });
+    }
+  });
+
+  it('on wasm, a model gradient (input and filter) equals the cpu reference', async () => {
+    const build = () => {
+      const m = tf.sequential({
+        layers: [
+          tf.layers.conv2d({ inputShape: [9, 9, 2], filters: 3, kernelSize: 3, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }),
+          tf.layers.conv2d({ filters: 4, kernelSize: 2, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }),
+          tf.layers.flatten(),
+          tf.layers.dense({ units: 3, kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }),
+        ],
+      });
+      return m;
+    };
+    const xs = tf.randomUniform([2, 9, 9, 2], 0, 1, 'float32', 5).dataSync();
+    const grads = async (backend: 'cpu' | 'wasm') => {
+      await tf.setBackend(backend);
+      const m = build();
+      const x = tf.tensor4d(xs, [2, 9, 9, 2]);
+      const f = (z: tf.Tensor) => tf.sum(tf.square(m.apply(z) as tf.Tensor)) as tf.Scalar;
+      const gx = Array.from(await tf.grad(f)(x).data());
+      const kernel = m.layers[0].trainableWeights[0].read() as tf.Variable;
+      const { grads: gw } = tf.variableGrads(() => f(x), [kernel]);
+      const gk = Array.from(await gw[kernel.name].data());
+      return { gx, gk };
+    };
+    const cpu = await grads('cpu');
+    await selectBackend('wasm');
+    const wasm = await grads('wasm');
+    const close = (a: number[], b: number[]) => Math.max(...a.map((v, i) => Math.abs(v - b[i]))) / Math.max(...b.map(Math.abs));
+    expect(close(wasm.gx, cpu.gx)).toBeLessThan(1e-5);
+    expect(close(wasm.gk, cpu.gk)).toBeLessThan(1e-5);
+  });
+});
