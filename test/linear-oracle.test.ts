@@ -9,11 +9,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../agent/engine/backend.ts';
 import { MeteredModel } from '../agent/engine/metered-model.ts';
 import { sigmaZero } from '../agent/attacks/sigma-zero.ts';
-import { loadMnist } from '../agent/data/mnist.ts';
-import { gather } from '../agent/data/select.ts';
 import { linearMinL0 } from './helpers/linear-oracle.ts';
+import { D, l0Of, trainLinear } from './helpers/linear-model.ts';
 
-const D = 784;
 const N = 64;
 let net: tf.LayersModel;
 let W: Float32Array;
@@ -30,32 +28,9 @@ function closeToOptimum(l0: number[], opt: number[]): { ok: boolean; worst: numb
   return { ok: perSample && medianRatio <= 1.4, worst: ratios[ratios.length - 1], medianRatio };
 }
 
-function l0Of(adv: Float32Array, clean: Float32Array, i: number): number {
-  let c = 0;
-  for (let j = 0; j < D; j++) if (Math.fround(adv[i * D + j] - clean[i * D + j]) !== 0) c++;
-  return c;
-}
-
 beforeAll(async () => {
   await selectBackend('wasm');
-  const train = loadMnist('train');
-  const test = loadMnist('test');
-  const trainIdx = Array.from({ length: 3000 }, (_, i) => i);
-  net = tf.sequential({ layers: [tf.layers.flatten({ inputShape: [28, 28, 1] }), tf.layers.dense({ units: 10, kernelInitializer: 'zeros' })] });
-  net.compile({ optimizer: tf.train.adam(0.01), loss: 'sparseCategoricalCrossentropy' });
-  const tx = tf.tensor4d(gather(train.images, D, trainIdx), [3000, 28, 28, 1]);
-  const logitsModel = net;
-  const opt = tf.train.adam(0.01);
-  const ty = tf.oneHot(tf.tensor1d(Array.from(trainIdx, (i) => train.labels[i]), 'int32'), 10);
-  for (let e = 0; e < 60; e++) opt.minimize(() => tf.losses.softmaxCrossEntropy(ty, logitsModel.apply(tx) as tf.Tensor) as tf.Scalar);
-  [W, bias] = net.layers[1].getWeights().map((w) => w.dataSync() as Float32Array);
-  // the first N test images the linear model classifies correctly
-  const pred = (tf.argMax(net.predict(tf.tensor4d(test.images.subarray(0, 200 * D), [200, 28, 28, 1])) as tf.Tensor, 1).dataSync());
-  const chosen: number[] = [];
-  for (let i = 0; i < 200 && chosen.length < N; i++) if (pred[i] === test.labels[i]) chosen.push(i);
-  xs = gather(test.images, D, chosen);
-  ys = Int32Array.from(chosen, (i) => test.labels[i]);
-  optimum = chosen.map((_, k) => linearMinL0(W, bias, D, 10, xs.subarray(k * D, (k + 1) * D), ys[k]));
+  ({ net, W, bias, xs, ys, optimum } = trainLinear(N));
 });
 
 describe('σ-zero vs the exact minimum ℓ0 of a linear classifier', () => {

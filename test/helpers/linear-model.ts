@@ -23,7 +23,7 @@ export function trainLinear(n: number): LinearSetup {
   const tx = tf.tensor4d(gather(train.images, D, trainIdx), [3000, 28, 28, 1]);
   const ty = tf.oneHot(tf.tensor1d(Array.from(trainIdx, (i) => train.labels[i]), 'int32'), 10);
   const opt = tf.train.adam(0.01);
-  for (let e = 0; e < 60; e++) tf.dispose(opt.minimize(() => tf.losses.softmaxCrossEntropy(ty, net.apply(tx) as tf.Tensor) as tf.Scalar, true));
+  for (let e = 0; e < 60; e++) tf.dispose(opt.minimize(() => tf.losses.softmaxCrossEntropy(ty, net.apply(tx) as tf.Tensor) as tf.Scalar, true)!);
   tf.dispose([tx, ty]);
   const [W, bias] = net.layers[1].getWeights().map((w) => w.dataSync() as Float32Array);
   const pred = tf.tidy(() => tf.argMax(net.predict(tf.tensor4d(test.images.subarray(0, 300 * D), [300, 28, 28, 1])) as tf.Tensor, 1).dataSync());

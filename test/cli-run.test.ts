@@ -1,0 +1,49 @@
+/**
+ * `sigma-sweep run` end to end on a small subset (8 MNIST test images, 10 steps): spec → planner →
+ * in-process queue → agent → PGlite → table by SQL; `table` prints it again; a second `run` of the
+ * same spec resumes (nothing to redo) and prints the same table.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { main } from '../orchestrator/cli.ts';
+
+describe('sigma-sweep run (embedded)', () => {
+  it('prints the paper table, stores it, and resumes', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sigma-run-'));
+    const spec = path.join(dir, 'tiny.yaml');
+    writeFileSync(
+      spec,
+      ['name: tiny', 'datasets: [{ name: mnist, split: test, samples: { first: 8 } }]', 'models: [mnist-smallcnn]', 'attacks: [sigma-zero]', 'steps: [10]', 'batchSize: 4', 'shardSize: 4', ''].join('\n'),
+    );
+    const dataDir = path.join(dir, 'data');
+    const out1: string[] = [];
+    expect(await main(['node', 'sigma-sweep', 'run', spec, '--data-dir', dataDir, '--no-progress'], (s) => out1.push(s))).toBe(0);
+    const text = out1.join('');
+    expect(text).toMatch(/^sweep tiny-[0-9a-f]{10}\n/);
+    expect(text).toContain('| Attack');
+    expect(text).toContain('ASR_10');
+    expect(text).toContain('median ℓ0');
+    const row = text.split('\n').find((l) => l.startsWith('| sigma-zero'))!;
+    const cells = row.split('|').map((c) => c.trim());
+    expect(cells[2]).toBe('mnist-smallcnn');
+    expect(cells[3]).toBe('10'); // steps
+    expect(cells[4]).toBe('8'); // N
+    expect(cells[10]).toBe('0.02'); // q ÷ 1000: 2·10 queries per sample
+    expect(cells[11]).toMatch(/MiB \(logical\)/);
+
+    const out2: string[] = [];
+    expect(await main(['node', 'sigma-sweep', 'table', '--data-dir', dataDir], (s) => out2.push(s))).toBe(0);
+    expect(out2.join('')).toBe(text);
+
+    const out3: string[] = [];
+    expect(await main(['node', 'sigma-sweep', 'run', spec, '--data-dir', dataDir, '--no-progress'], (s) => out3.push(s))).toBe(0);
+    expect(out3.join('')).toBe(text);
+
+    const out4: string[] = [];
+    expect(await main(['node', 'sigma-sweep', 'sql', 'select count(*)::int as n, sum(case when success then 1 else 0 end)::int as ok from sample_l0', '--data-dir', dataDir], (s) => out4.push(s))).toBe(0);
+    expect(out4.join('').split('\n')[1].split('\t')[0]).toBe('8');
+    expect(await main(['node', 'sigma-sweep', 'table', '--sweep', 'nope', '--data-dir', dataDir], () => {})).toBe(2);
+  });
+});

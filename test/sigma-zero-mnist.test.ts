@@ -1,0 +1,122 @@
+/**
+ * σ-zero properties on the real MNIST zoo model (SmallCNN), through the engine's metered model:
+ * outputs inside [0,1]; every reported success re-checked by a fresh forward; ℓ0 counted on what
+ * is returned; already-misclassified inputs unchanged with ℓ0 0; queries = 2·steps per sample
+ * without early stopping (fewer with it); no tensor leaks across batches.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { selectBackend } from '../agent/engine/backend.ts';
+import { MeteredModel } from '../agent/engine/metered-model.ts';
+import { sigmaZero } from '../agent/attacks/sigma-zero.ts';
+import { loadMnist } from '../agent/data/mnist.ts';
+import { gather } from '../agent/data/select.ts';
+import { loadTaskModel } from '../agent/models/load.ts';
+import { zooModel } from '../agent/models/zoo.ts';
+import { runTask } from '../agent/run-task.ts';
+import type { Task } from '../schema/wire.ts';
+
+const D = 784;
+let net: tf.LayersModel;
+let indices: number[];
+let misclassified: number;
+
+beforeAll(async () => {
+  await selectBackend('wasm');
+  const z = zooModel('mnist-smallcnn')!;
+  net = await loadTaskModel({ name: 'mnist-smallcnn', sha256: z.sha256 });
+  const test = loadMnist('test');
+  // the first test image the model gets wrong, plus the first 11 images
+  const pred = tf.argMax(net.predict(tf.tensor4d(test.images.subarray(0, 2000 * D), [2000, 28, 28, 1])) as tf.Tensor, 1).dataSync();
+  misclassified = Array.from(pred).findIndex((p, i) => p !== test.labels[i]);
+  expect(misclassified).toBeGreaterThanOrEqual(0);
+  indices = [...Array.from({ length: 11 }, (_, i) => i).filter((i) => i !== misclassified), misclassified].slice(0, 12);
+});
+
+async function attack(idx: number[], steps: number, epsilonBudget: number | null = null) {
+  const test = loadMnist('test');
+  const clean = gather(test.images, D, idx);
+  const labels = Int32Array.from(idx, (i) => test.labels[i]);
+  const m = new MeteredModel(net);
+  const x = tf.tensor4d(clean, [idx.length, 28, 28, 1]);
+  const y = tf.tensor1d(labels, 'int32');
+  const r = await sigmaZero(m, x, y, { steps, epsilonBudget });
+  const adv = Float32Array.from(await r.adversarials.data());
+  const fresh = Array.from(tf.tidy(() => tf.argMax(net.predict(r.adversarials) as tf.Tensor, 1)).dataSync());
+  tf.dispose([x, y, r.adversarials]);
+  return { clean, labels, adv, fresh, claimed: r.diagnostics!.claimedL0, forwards: m.forwards, backwards: m.backwards };
+}
+
+describe('σ-zero on the MNIST SmallCNN', () => {
+  it('returns valid, re-checked, correctly counted adversarials with 2·steps queries per sample', async () => {
+    const steps = 30;
+    const r = await attack(indices, steps);
+    const n = indices.length;
+    expect(r.forwards).toBe(steps * n);
+    expect(r.backwards).toBe(steps * n);
+    for (const v of r.adv) expect(v >= 0 && v <= 1).toBe(true);
+    let fooled = 0;
+    for (let k = 0; k < n; k++) {
+      let l0 = 0;
+      for (let j = 0; j < D; j++) if (Math.fround(r.adv[k * D + j] - r.clean[k * D + j]) !== 0) l0++;
+      const success = r.fresh[k] !== r.labels[k];
+      if (success) {
+        fooled++;
+        // the attack's own count is what the evaluator counts on the returned input
+        expect(r.claimed[k]).toBe(l0);
+        expect(l0).toBeLessThan(D);
+      } else {
+        // failures come back unchanged
+        expect(l0).toBe(0);
+        expect(r.claimed[k]).toBe(D);
+      }
+      if (indices[k] === misclassified) {
+        expect(success).toBe(true);
+        expect(l0).toBe(0);
+      }
+    }
+    expect(fooled).toBeGreaterThanOrEqual(n - 1);
+  });
+
+  it('early stopping (epsilonBudget) spends fewer queries and still meets the budget it reports', async () => {
+    const steps = 30;
+    const r = await attack(indices, steps, 1000);
+    // every sample succeeds at its first adversarial point (≤ 784 < 1000): far fewer than 2·steps·n
+    expect(r.forwards).toBeLessThan(steps * indices.length);
+    expect(r.forwards).toBe(r.backwards);
+  });
+
+  it('leaks no tensors across batches', async () => {
+    await attack(indices.slice(0, 4), 5);
+    const before = tf.memory().numTensors;
+    await attack(indices.slice(0, 4), 5);
+    await attack(indices.slice(4, 8), 5);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('runTask evaluates with a fresh forward and reports per-sample rows and batch metrics', async () => {
+    const z = zooModel('mnist-smallcnn')!;
+    const task: Task = {
+      key: 'f'.repeat(32),
+      sweepId: 'unit',
+      dataset: { name: 'mnist', split: 'test' },
+      sampleIndices: indices.slice(0, 6),
+      model: { name: 'mnist-smallcnn', sha256: z.sha256 },
+      attack: { label: 'sigma-zero', name: 'sigma-zero', options: {} },
+      steps: 10,
+      batchSize: 4,
+      seed: 0,
+    };
+    const res = await runTask(task);
+    expect(res.samples.map((s) => s.datasetIndex)).toEqual(task.sampleIndices);
+    expect(res.batches.map((b) => b.size)).toEqual([4, 2]);
+    expect(res.batches.map((b) => b.forwards)).toEqual([40, 20]);
+    expect(res.batches.every((b) => b.peakBytesLogical > 0 && b.seconds > 0)).toBe(true);
+    expect(res.backend).toBe('wasm');
+    for (const s of res.samples) {
+      expect(s.success).toBe(s.advPred !== s.label);
+      expect(s.pertIndices).toHaveLength(s.l0);
+      for (const v of s.pertValues) expect(v >= 0 && v <= 1).toBe(true);
+    }
+  });
+});
