@@ -41,6 +41,9 @@ export interface SummaryRow {
   peakBytesLogical: number | null;
   peakBytesDevice: number | null;
   backends: string | null;
+  /** fixed-budget groups: the budget k and ASR at k */
+  budget: number | null;
+  asrBudget: number | null;
 }
 
 /** Rows per INSERT so that rows × columns stays under PostgreSQL's 65535 bind parameters. */
@@ -207,7 +210,8 @@ export class Store {
   async summary(sweepId: string): Promise<SummaryRow[]> {
     const res = await this.db.execute(sql`
       select sweep_id, dataset, model, attack, steps, n, asr_10, asr_24, asr_50, asr_100, asr_150, asr_inf,
-             median_l0, seconds_per_sample, queries_per_sample, peak_bytes_logical, peak_bytes_device, backends
+             median_l0, seconds_per_sample, queries_per_sample, peak_bytes_logical, peak_bytes_device, backends,
+             budget, asr_budget
       from attack_summary where sweep_id = ${sweepId}
       order by dataset, model, steps, attack`);
     const rows = (res as unknown as { rows: Record<string, unknown>[] }).rows;
@@ -231,6 +235,8 @@ export class Store {
       peakBytesLogical: num(r.peak_bytes_logical),
       peakBytesDevice: num(r.peak_bytes_device),
       backends: r.backends == null ? null : String(r.backends),
+      budget: num(r.budget),
+      asrBudget: num(r.asr_budget),
     }));
   }
 

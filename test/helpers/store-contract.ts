@@ -87,6 +87,7 @@ export function storeContract(open: () => Promise<Store>) {
         expect(row.queriesPerSample).toBeCloseTo((4 * 40) / 8, 12);
         expect(row.peakBytesLogical).toBe(3000);
         expect(typeof row.asr10).toBe('number');
+        expect(row.budget).toBeNull();
 
         const { rows } = await store.query('select count(*)::int as n from sample_results');
         expect(rows[0].n).toBe(8);
@@ -98,7 +99,8 @@ export function storeContract(open: () => Promise<Store>) {
     it('median is ∞ once failures reach the middle, and groups split by attack label', async () => {
       const store = await open();
       try {
-        const c = { ...task('c'.repeat(32), [0, 1, 2], 'other'), sweepId: 'sw-2' };
+        const base = task('c'.repeat(32), [0, 1, 2], 'other');
+        const c = { ...base, sweepId: 'sw-2', attack: { ...base.attack, options: { steps: 10, k: 3 } } };
         await store.upsertSweep('sw-2', 'unit2', {});
         await store.upsertTasks([c]);
         await store.recordResult(result(c, [3, null, null]));
@@ -107,6 +109,9 @@ export function storeContract(open: () => Promise<Store>) {
         expect(rows[0].attack).toBe('other');
         expect(rows[0].medianL0).toBe(Infinity);
         expect(rows[0].asrInf).toBeCloseTo(100 / 3, 10);
+        // fixed-budget group: ASR at its own k (ℓ0 3 ≤ k = 3)
+        expect(rows[0].budget).toBe(3);
+        expect(rows[0].asrBudget).toBeCloseTo(100 / 3, 10);
       } finally {
         await store.close();
       }
