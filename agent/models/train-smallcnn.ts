@@ -3,7 +3,7 @@
  *
  *   npm run train:smallcnn -- [--epochs 3] [--seed 1] [--out agent/models/zoo/mnist-smallcnn]
  *
- * Adam (lr 1e-3, last epoch 1e-4), batch 128, cross-entropy, no augmentation, shuffling from a
+ * Adam (lr 1e-3, last epoch 1e-4; `--lr` overrides every epoch), batch 128, cross-entropy, no augmentation, shuffling from a
  * seeded PRNG. Runs on the wasm backend (filter gradients through the forward conv kernel, see
  * agent/engine/conv-grad.ts). Writes model.json + weights.bin and train-log.txt, evaluates clean
  * accuracy on the full 10k test set and prints the sha256 for the zoo manifest.
@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { selectBackend } from '../engine/backend.ts';
 import { loadMnist } from '../data/mnist.ts';
 import { buildSmallCnn } from './smallcnn.ts';
-import { saveLayersModelFolder } from './io.ts';
+import { loadLayersModelFolder, saveLayersModelFolder } from './io.ts';
 import { mulberry32, shuffleInPlace } from '../attacks/rng.ts';
 import { cleanAccuracy } from './accuracy.ts';
 
@@ -25,6 +25,9 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '1' },
     batch: { type: 'string', default: '128' },
     out: { type: 'string', default: 'agent/models/zoo/mnist-smallcnn' },
+    lr: { type: 'string' },
+    /** continue from the weights in this LayersModel folder instead of a fresh seeded init */
+    init: { type: 'string' },
   },
 });
 const epochs = Number(values.epochs);
@@ -33,7 +36,7 @@ const batch = Number(values.batch);
 const out = values.out!;
 mkdirSync(out, { recursive: true });
 const logFile = path.join(out, 'train-log.txt');
-writeFileSync(logFile, '');
+if (!values.init) writeFileSync(logFile, '');
 const log = (s: string) => {
   console.log(s);
   appendFileSync(logFile, s + '\n');
@@ -42,14 +45,14 @@ const log = (s: string) => {
 const backend = await selectBackend('wasm');
 const train = loadMnist('train');
 const test = loadMnist('test');
-log(`mnist-smallcnn training: epochs=${epochs} seed=${seed} batch=${batch} backend=${backend.backend} tfjs=${tf.version.tfjs}`);
-const model = buildSmallCnn(seed);
+log(`mnist-smallcnn training: epochs=${epochs} seed=${seed} batch=${batch} lr=${values.lr ?? 'schedule'} init=${values.init ?? 'fresh'} backend=${backend.backend} tfjs=${tf.version.tfjs}`);
+const model = values.init ? await loadLayersModelFolder(values.init) : buildSmallCnn(seed);
 const rng = mulberry32(seed);
 const order = Array.from({ length: train.count }, (_, i) => i);
 const d = 28 * 28;
 const t0 = performance.now();
 for (let epoch = 0; epoch < epochs; epoch++) {
-  const lr = epoch === epochs - 1 && epochs > 1 ? 1e-4 : 1e-3;
+  const lr = values.lr ? Number(values.lr) : epoch === epochs - 1 && epochs > 1 ? 1e-4 : 1e-3;
   const opt = tf.train.adam(lr);
   shuffleInPlace(order, rng);
   let sum = 0;
