@@ -42,8 +42,9 @@ async function attack(idx: number[], steps: number, epsilonBudget: number | null
   const y = tf.tensor1d(labels, 'int32');
   const r = await sigmaZero(m, x, y, { steps, epsilonBudget });
   const adv = Float32Array.from(await r.adversarials.data());
-  const fresh = Array.from(tf.tidy(() => tf.argMax(net.predict(r.adversarials) as tf.Tensor, 1)).dataSync());
-  tf.dispose([x, y, r.adversarials]);
+  const freshT = tf.tidy(() => tf.argMax(net.predict(r.adversarials) as tf.Tensor, 1));
+  const fresh = Array.from(await freshT.data());
+  tf.dispose([x, y, r.adversarials, freshT]);
   return { clean, labels, adv, fresh, claimed: r.diagnostics!.claimedL0, forwards: m.forwards, backwards: m.backwards };
 }
 
