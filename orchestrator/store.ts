@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
-import { batchMetrics, sampleResults, sweeps, tasks } from '../schema/tables.ts';
+import { batchMetrics, deadTasks, sampleResults, sweeps, tasks } from '../schema/tables.ts';
 import type { Task, TaskResult } from '../schema/wire.ts';
 
 export const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'schema', 'migrations');
@@ -190,7 +190,7 @@ export class Store {
             },
           });
       }
-      const seconds = r.batches.reduce((a, b) => a + b.seconds, 0);
+      // the task is done once every planned sample has its row (results may arrive in parts)
       await tx
         .update(tasks)
         .set({
@@ -201,10 +201,85 @@ export class Store {
           error: null,
           startedAt: new Date(r.startedAt),
           finishedAt: new Date(r.finishedAt),
-          seconds,
+          seconds: sql`(select coalesce(sum(b.seconds), 0) from ${batchMetrics} b where b.task_key = ${r.taskKey})`,
         })
-        .where(eq(tasks.key, r.taskKey));
+        .where(
+          and(
+            eq(tasks.key, r.taskKey),
+            sql`cardinality(${tasks.sampleIndices}) = (select count(*) from ${sampleResults} r where r.task_key = ${r.taskKey})`,
+            sql`exists (select 1 from ${batchMetrics} b where b.task_key = ${r.taskKey})`,
+          ),
+        );
     });
+  }
+
+  /** True when the task already has its complete result (first result wins over speculative copies). */
+  async isComplete(key: string): Promise<boolean> {
+    return (await this.completeTaskKeys([key])).has(key);
+  }
+
+  async markQueued(keys: string[]): Promise<void> {
+    for (const chunk of chunkRows(keys, 1, 10000)) {
+      await this.db
+        .update(tasks)
+        .set({ status: 'queued', publishes: sql`${tasks.publishes} + 1` })
+        .where(inArray(tasks.key, chunk));
+    }
+  }
+
+  async publishCounts(keys: string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (const chunk of chunkRows(keys, 1, 10000)) {
+      const rows = await this.db.select({ key: tasks.key, n: tasks.publishes }).from(tasks).where(inArray(tasks.key, chunk));
+      for (const r of rows) out.set(r.key, r.n);
+    }
+    return out;
+  }
+
+  /** A dead letter: the task will not run again until resubmitted. */
+  async recordDead(taskKey: string, sweepId: string, reason: string, deliveries: number | null): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await tx
+        .insert(deadTasks)
+        .values({ taskKey, sweepId, reason, deliveries })
+        .onConflictDoUpdate({ target: deadTasks.taskKey, set: { reason, deliveries, recordedAt: new Date() } });
+      await tx.update(tasks).set({ status: 'dead', error: reason, finishedAt: new Date() }).where(eq(tasks.key, taskKey));
+    });
+  }
+
+  async clearDead(keys: string[]): Promise<void> {
+    for (const chunk of chunkRows(keys, 1, 10000)) await this.db.delete(deadTasks).where(inArray(deadTasks.taskKey, chunk));
+  }
+
+  async recordError(taskKey: string, reason: string): Promise<void> {
+    await this.db.update(tasks).set({ error: reason }).where(eq(tasks.key, taskKey));
+  }
+
+  async taskError(taskKey: string): Promise<string | null> {
+    const [row] = await this.db.select({ error: tasks.error }).from(tasks).where(eq(tasks.key, taskKey));
+    return row?.error ?? null;
+  }
+
+  async sweepStatus(sweepId: string) {
+    const counts = await this.db
+      .select({ status: tasks.status, n: sql<number>`count(*)::int`, samples: sql<number>`coalesce(sum(cardinality(${tasks.sampleIndices})), 0)::int`, seconds: sql<number>`coalesce(sum(${tasks.seconds}), 0)::float8` })
+      .from(tasks)
+      .where(eq(tasks.sweepId, sweepId))
+      .groupBy(tasks.status);
+    const dead = await this.db.select().from(deadTasks).where(eq(deadTasks.sweepId, sweepId));
+    const [first] = await this.db
+      .select({ started: sql<string | null>`min(${tasks.startedAt})::text`, last: sql<string | null>`max(${tasks.finishedAt})::text` })
+      .from(tasks)
+      .where(eq(tasks.sweepId, sweepId));
+    return { counts, dead, started: first?.started ?? null, lastFinished: first?.last ?? null };
+  }
+
+  /** Median seconds of the finished tasks of a sweep (straggler detection). */
+  async medianTaskSeconds(sweepId: string): Promise<number | null> {
+    const res = (await this.db.execute(
+      sql`select percentile_cont(0.5) within group (order by seconds)::float8 as m from ${tasks} where sweep_id = ${sweepId} and status = 'done' and seconds is not null`,
+    )) as unknown as { rows: { m: number | null }[] };
+    return res.rows[0]?.m ?? null;
   }
 
   async summary(sweepId: string): Promise<SummaryRow[]> {

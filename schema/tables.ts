@@ -36,8 +36,10 @@ export const tasks = pgTable(
     steps: integer('steps').notNull(),
     batchSize: integer('batch_size').notNull(),
     seed: integer('seed').notNull(),
-    status: text('status').notNull().default('planned'), // planned | running | done | failed
+    status: text('status').notNull().default('planned'), // planned | queued | running | done | failed | dead
     attempts: integer('attempts').notNull().default(0),
+    /** how often the task was published to the queue (message ids of re-publications differ) */
+    publishes: integer('publishes').notNull().default(0),
     agent: text('agent'),
     backend: text('backend'),
     device: text('device'),

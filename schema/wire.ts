@@ -62,7 +62,12 @@ export type BatchMetric = z.infer<typeof batchMetricSchema>;
 
 export const taskResultSchema = z
   .object({
+    kind: z.literal('result').default('result'),
+    sweepId: z.string().min(1).optional(),
     taskKey: z.string().min(1),
+    /** large results travel in parts (NATS max_payload); embedded runs send one */
+    part: z.number().int().nonnegative().default(0),
+    parts: z.number().int().positive().default(1),
     attempt: z.number().int().positive(),
     agent: z.string().min(1),
     backend: z.string().min(1),
@@ -73,7 +78,36 @@ export const taskResultSchema = z
     batches: z.array(batchMetricSchema),
   })
   .strict();
-export type TaskResult = z.infer<typeof taskResultSchema>;
+export type TaskResult = z.input<typeof taskResultSchema>;
+
+/** An agent's report that a task cannot run (permanent) or failed this time (transient). */
+export const taskFailureSchema = z
+  .object({
+    kind: z.literal('failure'),
+    sweepId: z.string().min(1),
+    taskKey: z.string().min(1),
+    attempt: z.number().int().positive(),
+    agent: z.string().min(1),
+    permanent: z.boolean(),
+    reason: z.string().min(1),
+  })
+  .strict();
+export type TaskFailure = z.infer<typeof taskFailureSchema>;
+
+export const resultMessageSchema = z.union([taskFailureSchema, taskResultSchema]);
+export type ResultMessage = z.infer<typeof resultMessageSchema>;
+
+/** Split a result into parts of at most `maxSamples` samples; batch metrics travel with part 0. */
+export function splitResult(r: TaskResult, maxSamples: number): TaskResult[] {
+  const parts = Math.max(1, Math.ceil(r.samples.length / maxSamples));
+  return Array.from({ length: parts }, (_, p) => ({
+    ...r,
+    part: p,
+    parts,
+    samples: r.samples.slice(p * maxSamples, (p + 1) * maxSamples),
+    batches: p === 0 ? r.batches : [],
+  }));
+}
 
 export class WireFormatError extends Error {
   constructor(

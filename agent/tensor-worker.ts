@@ -1,0 +1,86 @@
+/**
+ * A tensor worker thread (one wasm/tfjs instance) owned by an agent slot. `run` resolves with the
+ * task's result or rejects with TaskFailedError (permanent or not). If the thread dies (a crash of
+ * the tensor runtime, out of memory) the run rejects as transient and the next run starts a new
+ * thread: a crash becomes a nak, never a lost task.
+ */
+import { Worker } from 'node:worker_threads';
+import type { FromWorker, ToWorker } from './worker-main.ts';
+import type { Task, TaskResult } from '../schema/wire.ts';
+
+export class TaskFailedError extends Error {
+  constructor(
+    message: string,
+    readonly permanent: boolean,
+  ) {
+    super(message);
+    this.name = 'TaskFailedError';
+  }
+}
+
+export class TensorWorker {
+  private worker: Worker | null = null;
+  private ready: Promise<{ backend: string; device: string }> | null = null;
+  backendInfo: { backend: string; device: string } | null = null;
+
+  constructor(private readonly backend: string) {}
+
+  private start(): Promise<{ backend: string; device: string }> {
+    if (this.ready) return this.ready;
+    const w = new Worker(new URL('./worker-entry.js', import.meta.url), { workerData: { backend: this.backend } });
+    this.worker = w;
+    this.ready = new Promise((resolve, reject) => {
+      const onMsg = (m: FromWorker) => {
+        if (m.type === 'ready') {
+          w.off('message', onMsg);
+          this.backendInfo = { backend: m.backend, device: m.device };
+          resolve(this.backendInfo);
+        }
+      };
+      w.on('message', onMsg);
+      w.once('error', reject);
+      w.once('exit', (code) => reject(new Error(`tensor worker exited with code ${code} before it was ready`)));
+    });
+    w.once('exit', () => {
+      if (this.worker === w) {
+        this.worker = null;
+        this.ready = null;
+      }
+    });
+    return this.ready;
+  }
+
+  async info(): Promise<{ backend: string; device: string }> {
+    return this.start();
+  }
+
+  async run(task: Task, attempt: number, agentId: string, onProgress?: (done: number, total: number) => void): Promise<TaskResult> {
+    await this.start();
+    const w = this.worker!;
+    return new Promise<TaskResult>((resolve, reject) => {
+      const cleanup = () => {
+        w.off('message', onMsg);
+        w.off('exit', onExit);
+        w.off('error', onError);
+      };
+      const onMsg = (m: FromWorker) => {
+        if (m.type === 'progress') onProgress?.(m.done, m.total);
+        else if (m.type === 'result') (cleanup(), resolve(m.result as TaskResult));
+        else if (m.type === 'error') (cleanup(), reject(new TaskFailedError(m.message, m.permanent)));
+      };
+      const onExit = (code: number) => (cleanup(), reject(new TaskFailedError(`tensor worker exited (code ${code}) during the task`, false)));
+      const onError = (e: Error) => (cleanup(), reject(new TaskFailedError(`tensor worker crashed: ${e.message}`, false)));
+      w.on('message', onMsg);
+      w.once('exit', onExit);
+      w.once('error', onError);
+      w.postMessage({ type: 'run', task, attempt, agentId } satisfies ToWorker);
+    });
+  }
+
+  async stop(): Promise<void> {
+    const w = this.worker;
+    this.worker = null;
+    this.ready = null;
+    if (w) await w.terminate();
+  }
+}

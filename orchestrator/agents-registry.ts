@@ -1,0 +1,28 @@
+/** Reading the agents' KV registry (polled: NATS 2.9 sends no expiry events). */
+import { Kvm } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { AgentRecord } from '../agent/agent.ts';
+import type { Names } from './nats/streams.ts';
+
+/** Live agents: entries updated within `staleMs` (the bucket's TTL removes the rest eventually). */
+export async function liveAgents(nc: NatsConnection, n: Names, staleMs = 30_000): Promise<AgentRecord[]> {
+  let kv;
+  try {
+    kv = await new Kvm(nc).open(n.agentsKv);
+  } catch {
+    return [];
+  }
+  const out: AgentRecord[] = [];
+  const keys = await kv.keys();
+  for await (const k of keys) {
+    const e = await kv.get(k);
+    if (!e || e.operation !== 'PUT') continue;
+    try {
+      const rec = JSON.parse(e.string()) as AgentRecord;
+      if (Date.now() - Date.parse(rec.updatedAt) <= staleMs) out.push(rec);
+    } catch {
+      /* not ours */
+    }
+  }
+  return out.sort((a, b) => a.id.localeCompare(b.id));
+}

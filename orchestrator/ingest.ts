@@ -1,0 +1,131 @@
+/**
+ * The ingester: consumes the RESULTS stream and writes each message to PostgreSQL in one
+ * transaction (idempotent upserts), acking only after the commit. While the database is
+ * unavailable it naks with a delay and keeps retrying; nothing is acked before it is stored.
+ * The first complete result of a task wins: later copies (speculative duplicates, redeliveries)
+ * are acknowledged without writing.
+ *
+ * Dead letters: MAX_DELIVERIES and MSG_TERMINATED advisories of the task consumer are recorded in
+ * dead_tasks with the last reason an agent reported, and an exhausted message is removed from the
+ * TASKS stream.
+ */
+import { jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { parseWire, resultMessageSchema, taskSchema } from '../schema/wire.ts';
+import type { Names } from './nats/streams.ts';
+import type { Store } from './store.ts';
+import type { Logger } from './log.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface IngesterStats {
+  results: number;
+  duplicates: number;
+  failures: number;
+  dead: number;
+  retries: number;
+}
+
+export async function ingestMessage(store: Store, msg: { data: Uint8Array }, log: Logger, stats: IngesterStats): Promise<void> {
+  const m = parseWire(resultMessageSchema, JSON.parse(new TextDecoder().decode(msg.data)), 'result message');
+  if (m.kind === 'failure') {
+    stats.failures++;
+    if (m.permanent) {
+      await store.recordDead(m.taskKey, m.sweepId, m.reason, m.attempt);
+      stats.dead++;
+      log.warn('task is dead', { task: m.taskKey, reason: m.reason });
+    } else {
+      await store.recordError(m.taskKey, m.reason);
+    }
+    return;
+  }
+  if (m.part === 0 && (await store.isComplete(m.taskKey))) {
+    stats.duplicates++;
+    return;
+  }
+  await store.recordResult(m);
+  stats.results++;
+}
+
+export interface IngesterHandle {
+  stats: IngesterStats;
+  stop(): Promise<void>;
+}
+
+export function startIngester(nc: NatsConnection, n: Names, store: Store, log: Logger): IngesterHandle {
+  const stats: IngesterStats = { results: 0, duplicates: 0, failures: 0, dead: 0, retries: 0 };
+  let stopping = false;
+  const js = jetstream(nc);
+
+  const loop = (async () => {
+    let consumer = null as Awaited<ReturnType<typeof js.consumers.get>> | null;
+    while (!stopping) {
+      let msg: JsMsg | null = null;
+      try {
+        consumer ??= await js.consumers.get(n.results, n.ingestConsumer);
+        msg = await consumer.next({ expires: 1000 });
+      } catch (e) {
+        if (!stopping) log.debug('results pull failed; retrying', { error: (e as Error).message });
+        await sleep(500);
+        continue;
+      }
+      if (!msg) continue;
+      try {
+        await ingestMessage(store, msg, log, stats);
+        await msg.ackAck().catch(() => msg!.ack());
+      } catch (e) {
+        const err = e as Error;
+        if (err.name === 'WireFormatError' || err instanceof SyntaxError) {
+          log.error('unreadable result message terminated', { seq: msg.seq, error: err.message });
+          msg.term(err.message);
+        } else {
+          stats.retries++;
+          log.warn('could not store a result; will retry', { error: err.message });
+          msg.nak(1000);
+          await sleep(500);
+        }
+      }
+    }
+  })();
+
+  const advisories = [`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${n.tasks}.${n.agentsConsumer}`, `$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.${n.tasks}.${n.agentsConsumer}`];
+  const subs = advisories.map((subject) => {
+    const sub = nc.subscribe(subject);
+    (async () => {
+      for await (const m of sub) {
+        try {
+          const a = JSON.parse(new TextDecoder().decode(m.data)) as { stream_seq: number; deliveries?: number; reason?: string };
+          const jsm = await jetstreamManager(nc);
+          const stored = await jsm.streams.getMessage(n.tasks, { seq: a.stream_seq }).catch(() => null);
+          if (!stored) continue; // terminated messages are gone; the agent reported their reason itself
+          const task = parseWire(taskSchema, JSON.parse(new TextDecoder().decode(stored.data)), 'task');
+          for (let tries = 0; ; tries++) {
+            try {
+              const reason = (await store.taskError(task.key)) ?? a.reason ?? 'no agent could finish it';
+              await store.recordDead(task.key, task.sweepId, `gave up after ${a.deliveries ?? '?'} deliveries: ${reason}`, a.deliveries ?? null);
+              break;
+            } catch (e) {
+              if (tries > 60) throw e;
+              await sleep(1000);
+            }
+          }
+          await jsm.streams.deleteMessage(n.tasks, a.stream_seq).catch(() => false);
+          stats.dead++;
+          log.warn('task is dead (max deliveries)', { task: task.key, deliveries: a.deliveries });
+        } catch (e) {
+          log.error('could not handle an advisory', { subject, error: (e as Error).message });
+        }
+      }
+    })();
+    return sub;
+  });
+
+  return {
+    stats,
+    stop: async () => {
+      stopping = true;
+      for (const s of subs) s.unsubscribe();
+      await loop;
+    },
+  };
+}

@@ -1,0 +1,97 @@
+/**
+ * The orchestrator loop for distributed sweeps: runs the ingester and, every few seconds, checks
+ * progress and stragglers. A straggler (most of the sweep done, and a task running far longer than
+ * its finished peers) gets at most one speculative copy, published with a distinct message id;
+ * the first result wins (the ingester drops the later one).
+ */
+import type { NatsConnection } from '@nats-io/transport-node';
+import { eq } from 'drizzle-orm';
+import { startIngester, type IngesterStats } from './ingest.ts';
+import { liveAgents } from './agents-registry.ts';
+import { publishTasks } from './submit.ts';
+import type { Names } from './nats/streams.ts';
+import type { Store } from './store.ts';
+import type { Logger } from './log.ts';
+import { tasks as tasksTable } from '../schema/tables.ts';
+import { taskSchema, type Task } from '../schema/wire.ts';
+
+export interface OrchestrateOptions {
+  sweepId?: string;
+  /** return once the sweep has no queued/running/planned task left */
+  untilDone?: boolean;
+  log: Logger;
+  pollMs?: number;
+  /** straggler rule: running > factor × median finished task seconds, once doneFraction is reached */
+  stragglerFactor?: number;
+  stragglerMinSeconds?: number;
+  stragglerDoneFraction?: number;
+  onPoll?: (s: { done: number; total: number; dead: number }) => void;
+  signal?: AbortSignal;
+}
+
+export async function sweepCounts(store: Store, sweepId: string) {
+  const st = await store.sweepStatus(sweepId);
+  const by = Object.fromEntries(st.counts.map((c) => [c.status, c.n])) as Record<string, number>;
+  const total = st.counts.reduce((a, c) => a + c.n, 0);
+  return { ...st, by, total, done: by.done ?? 0, deadCount: by.dead ?? 0 };
+}
+
+async function taskRow(store: Store, key: string): Promise<Task | null> {
+  const [r] = await store.db.select().from(tasksTable).where(eq(tasksTable.key, key));
+  if (!r) return null;
+  return taskSchema.parse({
+    key: r.key,
+    sweepId: r.sweepId,
+    dataset: { name: r.dataset, split: r.split },
+    sampleIndices: r.sampleIndices,
+    model: { name: r.model, sha256: r.modelSha256 },
+    attack: { label: r.attackLabel, name: r.attack, options: r.attackOptions },
+    steps: r.steps,
+    batchSize: r.batchSize,
+    seed: r.seed,
+  });
+}
+
+export async function orchestrate(nc: NatsConnection, n: Names, store: Store, opts: OrchestrateOptions): Promise<IngesterStats> {
+  const ingester = startIngester(nc, n, store, opts.log);
+  const speculated = new Set<string>();
+  try {
+    for (;;) {
+      if (opts.signal?.aborted) break;
+      await new Promise((r) => setTimeout(r, opts.pollMs ?? 1000));
+      if (!opts.sweepId) continue;
+      let c;
+      try {
+        c = await sweepCounts(store, opts.sweepId);
+      } catch (e) {
+        opts.log.warn('database unavailable; retrying', { error: (e as Error).message });
+        continue;
+      }
+      opts.onPoll?.({ done: c.done, total: c.total, dead: c.deadCount });
+      if (opts.untilDone && c.total > 0 && c.done + c.deadCount >= c.total) break;
+
+      // stragglers
+      if (c.total > 0 && c.done / c.total >= (opts.stragglerDoneFraction ?? 0.8)) {
+        const median = await store.medianTaskSeconds(opts.sweepId);
+        if (median != null) {
+          const limit = Math.max((opts.stragglerFactor ?? 3) * median, opts.stragglerMinSeconds ?? 30);
+          for (const agent of await liveAgents(nc, n)) {
+            for (const t of agent.tasks) {
+              const running = (Date.now() - Date.parse(t.startedAt)) / 1000;
+              if (t.sweepId !== opts.sweepId || speculated.has(t.key) || running <= limit) continue;
+              if (await store.isComplete(t.key)) continue;
+              const task = await taskRow(store, t.key);
+              if (!task) continue;
+              speculated.add(t.key);
+              await publishTasks(nc, n, store, [task], () => 'speculative');
+              opts.log.info('straggler: published one speculative copy', { task: t.key, agent: agent.id, runningSeconds: Math.round(running), medianSeconds: median });
+            }
+          }
+        }
+      }
+    }
+  } finally {
+    await ingester.stop();
+  }
+  return ingester.stats;
+}

@@ -1,0 +1,1 @@
+ALTER TABLE "tasks" ADD COLUMN "publishes" integer DEFAULT 0 NOT NULL;
