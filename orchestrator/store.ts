@@ -73,6 +73,9 @@ export class Store {
       const { drizzle } = await import('drizzle-orm/node-postgres');
       const { migrate } = await import('drizzle-orm/node-postgres/migrator');
       const pool = new pg.Pool({ connectionString: loc.databaseUrl, max: 4 });
+      // an idle client losing its connection (server restart, network cut) must not crash the
+      // process; the next query gets a fresh connection or a clear error
+      pool.on('error', () => {});
       const db = drizzle(pool);
       await migrate(db, { migrationsFolder: MIGRATIONS_DIR });
       return new Store(db as unknown as Db, 'postgres', redactUrl(loc.databaseUrl), () => pool.end(), 65535);
@@ -199,6 +202,7 @@ export class Store {
           backend: r.backend,
           device: r.device,
           error: null,
+          attempts: sql`greatest(${tasks.attempts}, ${r.attempt})`,
           startedAt: new Date(r.startedAt),
           finishedAt: new Date(r.finishedAt),
           seconds: sql`(select coalesce(sum(b.seconds), 0) from ${batchMetrics} b where b.task_key = ${r.taskKey})`,
