@@ -112,6 +112,13 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
   };
   await beat();
   const beatTimer = setInterval(beat, 5_000);
+  // task start/end refresh the registry promptly, at most once a second
+  let lastBeat = 0;
+  const beatSoon = () => {
+    if (Date.now() - lastBeat < 1000) return;
+    lastBeat = Date.now();
+    void beat();
+  };
 
   let heartbeatMs = 15_000;
   if (consumer) {
@@ -143,7 +150,7 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
     }
     const startedAt = new Date().toISOString();
     current.set(task.key, { task, msg, attempt, startedAt });
-    void beat();
+    beatSoon();
     const hb = setInterval(() => msg.working(), heartbeatMs);
     log.info('task started', { task: task.key, sweep: task.sweepId, attack: task.attack.label, samples: task.sampleIndices.length, attempt, slot });
     try {
@@ -172,7 +179,7 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
     } finally {
       clearInterval(hb);
       current.delete(task.key);
-      void beat();
+      beatSoon();
     }
   };
 

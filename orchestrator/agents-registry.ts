@@ -13,7 +13,12 @@ export async function liveAgents(nc: NatsConnection, n: Names, staleMs = 30_000)
     return [];
   }
   const out: AgentRecord[] = [];
-  const keys = await kv.keys();
+  let keys;
+  try {
+    keys = await kv.keys();
+  } catch {
+    return []; // no agent has registered yet: the bucket does not exist
+  }
   for await (const k of keys) {
     const e = await kv.get(k);
     if (!e || e.operation !== 'PUT') continue;

@@ -25,6 +25,8 @@ export interface OrchestrateOptions {
   stragglerFactor?: number;
   stragglerMinSeconds?: number;
   stragglerDoneFraction?: number;
+  /** how often to look for stragglers (reads the agent registry) */
+  stragglerEveryMs?: number;
   onPoll?: (s: { done: number; total: number; dead: number }) => void;
   signal?: AbortSignal;
 }
@@ -55,6 +57,7 @@ async function taskRow(store: Store, key: string): Promise<Task | null> {
 export async function orchestrate(nc: NatsConnection, n: Names, store: Store, opts: OrchestrateOptions): Promise<IngesterStats> {
   const ingester = startIngester(nc, n, store, opts.log);
   const speculated = new Set<string>();
+  let lastStragglerCheck = 0;
   try {
     for (;;) {
       if (opts.signal?.aborted) break;
@@ -71,6 +74,8 @@ export async function orchestrate(nc: NatsConnection, n: Names, store: Store, op
       if (opts.untilDone && c.total > 0 && c.done + c.deadCount >= c.total) break;
 
       // stragglers
+      if (Date.now() - lastStragglerCheck < (opts.stragglerEveryMs ?? 5000)) continue;
+      lastStragglerCheck = Date.now();
       if (c.total > 0 && c.done / c.total >= (opts.stragglerDoneFraction ?? 0.8)) {
         const median = await store.medianTaskSeconds(opts.sweepId);
         if (median != null) {

@@ -153,26 +153,25 @@ export class Store {
   /** Write one task's result in a single transaction (idempotent: redelivery overwrites). */
   async recordResult(r: TaskResult): Promise<void> {
     await this.db.transaction(async (tx) => {
-      const sampleRows = r.samples.map((s) => ({ taskKey: r.taskKey, ...s }));
-      for (const chunk of chunkRows(sampleRows, 12, this.paramLimit)) {
-        await tx
-          .insert(sampleResults)
-          .values(chunk)
-          .onConflictDoUpdate({
-            target: [sampleResults.taskKey, sampleResults.datasetIndex],
-            set: {
-              label: sql`excluded.label`,
-              cleanPred: sql`excluded.clean_pred`,
-              advPred: sql`excluded.adv_pred`,
-              success: sql`excluded.success`,
-              l0: sql`excluded.l0`,
-              l1: sql`excluded.l1`,
-              l2: sql`excluded.l2`,
-              linf: sql`excluded.linf`,
-              pertIndices: sql`excluded.pert_indices`,
-              pertValues: sql`excluded.pert_values`,
-            },
-          });
+      // one statement per chunk with 12 array parameters (unnest), whatever the number of rows:
+      // PostgreSQL parses it once and the bind-parameter limit never applies. Perturbations travel
+      // as array literals in a text[] and are cast per row (a 2-D array cannot hold ragged rows).
+      for (const chunk of chunkRows(r.samples, 1, 5000)) {
+        const lit = (a: number[]) => `{${a.join(',')}}`;
+        await tx.execute(sql`
+          insert into ${sampleResults} (task_key, dataset_index, label, clean_pred, adv_pred, success, l0, l1, l2, linf, pert_indices, pert_values)
+          select ${r.taskKey}, u.i, u.label, u.cp, u.ap, u.ok, u.l0, u.l1, u.l2, u.linf, u.pi::int[], u.pv::real[]
+          from unnest(
+            ${lit(chunk.map((s) => s.datasetIndex))}::int[], ${lit(chunk.map((s) => s.label))}::int[],
+            ${lit(chunk.map((s) => s.cleanPred))}::int[], ${lit(chunk.map((s) => s.advPred))}::int[],
+            ${`{${chunk.map((s) => (s.success ? 't' : 'f')).join(',')}}`}::boolean[], ${lit(chunk.map((s) => s.l0))}::int[],
+            ${lit(chunk.map((s) => s.l1))}::float8[], ${lit(chunk.map((s) => s.l2))}::float8[], ${lit(chunk.map((s) => s.linf))}::float8[],
+            ${`{${chunk.map((s) => `"${lit(s.pertIndices)}"`).join(',')}}`}::text[], ${`{${chunk.map((s) => `"${lit(s.pertValues)}"`).join(',')}}`}::text[]
+          ) as u(i, label, cp, ap, ok, l0, l1, l2, linf, pi, pv)
+          on conflict (task_key, dataset_index) do update set
+            label = excluded.label, clean_pred = excluded.clean_pred, adv_pred = excluded.adv_pred, success = excluded.success,
+            l0 = excluded.l0, l1 = excluded.l1, l2 = excluded.l2, linf = excluded.linf,
+            pert_indices = excluded.pert_indices, pert_values = excluded.pert_values`);
       }
       const batchRows = r.batches.map((b) => ({ taskKey: r.taskKey, backend: r.backend, device: r.device, ...b }));
       for (const chunk of chunkRows(batchRows, 11, this.paramLimit)) {

@@ -63,6 +63,13 @@ const entries: AttackEntry[] = [
     options: eadOptionsSchema,
     preset: {},
   },
+  {
+    name: 'noop',
+    description: 'returns the inputs unchanged, no model calls: for orchestration benchmarks and pipeline checks',
+    run: async (_model, inputs) => ({ adversarials: inputs.clone() }),
+    options: z.object({ steps: z.number().int().min(1).default(1) }).strict(),
+    preset: {},
+  },
   searchEntry('pgd-l0+search', 'PGD-ℓ0 inside the sample-wise binary search over k (10 calls of steps/10)', pgdL0, pgdL0OptionsSchema, 'pixel'),
   searchEntry('sparse-rs+search', 'Sparse-RS inside the sample-wise binary search over k (10 calls of steps/10)', sparseRs, sparseRsOptionsSchema, 'feature'),
 ];
