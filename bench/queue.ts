@@ -18,7 +18,9 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { connect } from '@nats-io/transport-node';
 import { Store } from '../orchestrator/store.ts';
-import { names, tuningFor } from '../orchestrator/nats/streams.ts';
+import { ensureStreams, names, tuningFor } from '../orchestrator/nats/streams.ts';
+import { startIngester } from '../orchestrator/ingest.ts';
+import { jetstream } from '@nats-io/jetstream';
 import { submitSweep } from '../orchestrator/submit.ts';
 import { orchestrate } from '../orchestrator/orchestrate.ts';
 import { validateSpec } from '../orchestrator/spec.ts';
@@ -71,9 +73,20 @@ async function ingestBench(): Promise<void> {
     }));
     const rows = results.reduce((a, r) => a + r.samples.length, 0);
 
+    // the ingester's real path: result messages on the RESULTS stream → startIngester → PostgreSQL
+    const ns = freshNamespace('ingest');
+    const n = names(ns);
+    const nc = await connect({ servers: SHARED_NATS });
+    await ensureStreams(nc, n, tuningFor(60_000));
+    const js = jetstream(nc);
+    await Promise.all(results.map((r) => js.publish(n.resultSubject(plan.sweepId), JSON.stringify({ ...r, kind: 'result', sweepId: plan.sweepId }))));
     let t0 = performance.now();
-    for (const r of results) await store.recordResult(r);
+    const ing = startIngester(nc, n, store, log);
+    while (ing.stats.results < results.length) await new Promise((r) => setTimeout(r, 5));
     const ingestSec = (performance.now() - t0) / 1000;
+    await ing.stop();
+    await nc.close();
+    await dropNamespace(SHARED_NATS, ns);
 
     // raw ceiling: COPY the same rows into the same table (after emptying it)
     await store.query('truncate sample_results');
@@ -92,7 +105,7 @@ async function ingestBench(): Promise<void> {
     console.log(`\n## Ingest (${rows} per-sample rows, ${results.length} result messages of ${perTask} samples)\n`);
     console.log('| path | seconds | rows/s |');
     console.log('|---|---:|---:|');
-    console.log(`| ingester (one transaction per message, upserts) | ${fmt(ingestSec, 2)} | ${fmt(rows / ingestSec, 0)} |`);
+    console.log(`| ingester (NATS → one transaction per message, upserts, 4 in flight) | ${fmt(ingestSec, 2)} | ${fmt(rows / ingestSec, 0)} |`);
     console.log(`| raw ceiling (COPY into the same table) | ${fmt(copySec, 2)} | ${fmt(rows / copySec, 0)} |`);
     console.log(`\ningester / ceiling: ${fmt(ingestSec / copySec, 2)}× the time (goal ≤ 2×)`);
   } finally {
@@ -116,7 +129,7 @@ async function orchestrationBench(agentsCount: number): Promise<{ perTaskMs: num
       process.cwd(),
     );
     // queue and consumers must exist before agents can register and pull
-    await (await import('../orchestrator/nats/streams.ts')).ensureStreams(nc, n, tuningFor(60_000));
+    await ensureStreams(nc, n, tuningFor(60_000));
     for (const end = Date.now() + 180_000; (await liveAgents(nc, n)).length < agentsCount; ) {
       if (Date.now() > end) throw new Error('agents did not come up');
       await new Promise((r) => setTimeout(r, 250));
@@ -143,7 +156,7 @@ if (process.env.BENCH_SKIP_INGEST !== '1') await ingestBench();
 console.log(`\n## Orchestration overhead (no-op attack, ${TASKS} one-sample tasks; publish → agent → result → ingested row)\n`);
 console.log('| agents | wall ms / task | in-task compute ms / task (summed over agents) |');
 console.log('|---:|---:|---:|');
-for (const k of (process.env.BENCH_AGENTS ?? '1,4,16').split(',').map(Number)) {
+for (const k of (process.env.BENCH_AGENTS ?? '1,4,16').split(',').filter(Boolean).map(Number)) {
   const r = await orchestrationBench(k);
   console.log(`| ${k} | ${fmt(r.perTaskMs, 2)} | ${fmt(r.computeMs, 2)} |`);
 }

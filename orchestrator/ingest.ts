@@ -39,12 +39,8 @@ export async function ingestMessage(store: Store, msg: { data: Uint8Array }, log
     }
     return;
   }
-  if (m.part === 0 && (await store.isComplete(m.taskKey))) {
-    stats.duplicates++;
-    return;
-  }
-  await store.recordResult(m);
-  stats.results++;
+  if (await store.recordResult(m)) stats.results++;
+  else stats.duplicates++;
 }
 
 export interface IngesterHandle {
@@ -52,39 +48,53 @@ export interface IngesterHandle {
   stop(): Promise<void>;
 }
 
-export function startIngester(nc: NatsConnection, n: Names, store: Store, log: Logger): IngesterHandle {
+/**
+ * `concurrency` pull loops share the consumer, each writing its own messages (one transaction per
+ * message) on its own pooled connection, so commits overlap (PostgreSQL groups their WAL flushes).
+ */
+export function startIngester(nc: NatsConnection, n: Names, store: Store, log: Logger, concurrency = 4): IngesterHandle {
   const stats: IngesterStats = { results: 0, duplicates: 0, failures: 0, dead: 0, retries: 0 };
   let stopping = false;
   const js = jetstream(nc);
 
+  const handle = async (msg: JsMsg) => {
+    try {
+      await ingestMessage(store, msg, log, stats);
+      msg.ack(); // after the commit; a lost ack only means a harmless redelivery
+    } catch (e) {
+      const err = e as Error;
+      if (err.name === 'WireFormatError' || err instanceof SyntaxError) {
+        log.error('unreadable result message terminated', { seq: msg.seq, error: err.message });
+        msg.term(err.message);
+      } else {
+        stats.retries++;
+        log.warn('could not store a result; will retry', { error: err.message });
+        msg.nak(1000);
+        await sleep(500);
+      }
+    }
+  };
+
+  // fetch up to 64 messages at a time, store them with `concurrency` transactions in flight
   const loop = (async () => {
     let consumer = null as Awaited<ReturnType<typeof js.consumers.get>> | null;
     while (!stopping) {
-      let msg: JsMsg | null = null;
+      const batch: JsMsg[] = [];
       try {
         consumer ??= await js.consumers.get(n.results, n.ingestConsumer);
-        msg = await consumer.next({ expires: 1000 });
+        const it = await consumer.fetch({ max_messages: 64, expires: 1000 });
+        for await (const m of it) batch.push(m);
       } catch (e) {
         if (!stopping) log.debug('results pull failed; retrying', { error: (e as Error).message });
         await sleep(500);
         continue;
       }
-      if (!msg) continue;
-      try {
-        await ingestMessage(store, msg, log, stats);
-        await msg.ackAck().catch(() => msg!.ack());
-      } catch (e) {
-        const err = e as Error;
-        if (err.name === 'WireFormatError' || err instanceof SyntaxError) {
-          log.error('unreadable result message terminated', { seq: msg.seq, error: err.message });
-          msg.term(err.message);
-        } else {
-          stats.retries++;
-          log.warn('could not store a result; will retry', { error: err.message });
-          msg.nak(1000);
-          await sleep(500);
-        }
-      }
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: concurrency }, async () => {
+          while (next < batch.length) await handle(batch[next++]);
+        }),
+      );
     }
   })();
 

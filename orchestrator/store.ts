@@ -72,7 +72,7 @@ export class Store {
       const { default: pg } = await import('pg');
       const { drizzle } = await import('drizzle-orm/node-postgres');
       const { migrate } = await import('drizzle-orm/node-postgres/migrator');
-      const pool = new pg.Pool({ connectionString: loc.databaseUrl, max: 4 });
+      const pool = new pg.Pool({ connectionString: loc.databaseUrl, max: 8 });
       // an idle client losing its connection (server restart, network cut) must not crash the
       // process; the next query gets a fresh connection or a clear error
       pool.on('error', () => {});
@@ -150,70 +150,74 @@ export class Store {
     await this.db.update(tasks).set({ status: 'failed', error, finishedAt: new Date() }).where(eq(tasks.key, key));
   }
 
-  /** Write one task's result in a single transaction (idempotent: redelivery overwrites). */
-  async recordResult(r: TaskResult): Promise<void> {
-    await this.db.transaction(async (tx) => {
-      // one statement per chunk with 12 array parameters (unnest), whatever the number of rows:
-      // PostgreSQL parses it once and the bind-parameter limit never applies. Perturbations travel
-      // as array literals in a text[] and are cast per row (a 2-D array cannot hold ragged rows).
-      for (const chunk of chunkRows(r.samples, 1, 5000)) {
-        const lit = (a: number[]) => `{${a.join(',')}}`;
-        await tx.execute(sql`
-          insert into ${sampleResults} (task_key, dataset_index, label, clean_pred, adv_pred, success, l0, l1, l2, linf, pert_indices, pert_values)
-          select ${r.taskKey}, u.i, u.label, u.cp, u.ap, u.ok, u.l0, u.l1, u.l2, u.linf, u.pi::int[], u.pv::real[]
-          from unnest(
-            ${lit(chunk.map((s) => s.datasetIndex))}::int[], ${lit(chunk.map((s) => s.label))}::int[],
-            ${lit(chunk.map((s) => s.cleanPred))}::int[], ${lit(chunk.map((s) => s.advPred))}::int[],
-            ${`{${chunk.map((s) => (s.success ? 't' : 'f')).join(',')}}`}::boolean[], ${lit(chunk.map((s) => s.l0))}::int[],
-            ${lit(chunk.map((s) => s.l1))}::float8[], ${lit(chunk.map((s) => s.l2))}::float8[], ${lit(chunk.map((s) => s.linf))}::float8[],
-            ${`{${chunk.map((s) => `"${lit(s.pertIndices)}"`).join(',')}}`}::text[], ${`{${chunk.map((s) => `"${lit(s.pertValues)}"`).join(',')}}`}::text[]
-          ) as u(i, label, cp, ap, ok, l0, l1, l2, linf, pi, pv)
-          on conflict (task_key, dataset_index) do update set
-            label = excluded.label, clean_pred = excluded.clean_pred, adv_pred = excluded.adv_pred, success = excluded.success,
-            l0 = excluded.l0, l1 = excluded.l1, l2 = excluded.l2, linf = excluded.linf,
-            pert_indices = excluded.pert_indices, pert_values = excluded.pert_values`);
-      }
-      const batchRows = r.batches.map((b) => ({ taskKey: r.taskKey, backend: r.backend, device: r.device, ...b }));
-      for (const chunk of chunkRows(batchRows, 11, this.paramLimit)) {
-        await tx
-          .insert(batchMetrics)
-          .values(chunk)
-          .onConflictDoUpdate({
-            target: [batchMetrics.taskKey, batchMetrics.batchIndex],
-            set: {
-              size: sql`excluded.size`,
-              seconds: sql`excluded.seconds`,
-              forwards: sql`excluded.forwards`,
-              backwards: sql`excluded.backwards`,
-              peakBytesLogical: sql`excluded.peak_bytes_logical`,
-              peakBytesDevice: sql`excluded.peak_bytes_device`,
-              backend: sql`excluded.backend`,
-              device: sql`excluded.device`,
-            },
-          });
-      }
-      // the task is done once every planned sample has its row (results may arrive in parts)
-      await tx
-        .update(tasks)
-        .set({
-          status: 'done',
-          agent: r.agent,
-          backend: r.backend,
-          device: r.device,
-          error: null,
-          attempts: sql`greatest(${tasks.attempts}, ${r.attempt})`,
-          startedAt: new Date(r.startedAt),
-          finishedAt: new Date(r.finishedAt),
-          seconds: sql`(select coalesce(sum(b.seconds), 0) from ${batchMetrics} b where b.task_key = ${r.taskKey})`,
-        })
-        .where(
-          and(
-            eq(tasks.key, r.taskKey),
-            sql`cardinality(${tasks.sampleIndices}) = (select count(*) from ${sampleResults} r where r.task_key = ${r.taskKey})`,
-            sql`exists (select 1 from ${batchMetrics} b where b.task_key = ${r.taskKey})`,
-          ),
-        );
-    });
+  /**
+   * Write one result message as ONE SQL statement (one transaction, one round trip, one commit):
+   * per-sample rows and batch metrics are upserted from arrays (unnest: a fixed 20 parameters
+   * whatever the number of rows, so the bind-parameter limit never applies), and the task becomes
+   * 'done' when every planned sample has its row. The first complete result wins: a message for
+   * a task that is already done (a speculative copy, a late redelivery) writes nothing, unless it
+   * is a later part of a multi-part result. Returns whether the message was applied.
+   */
+  async recordResult(r: TaskResult): Promise<boolean> {
+    const lit = (a: number[]) => `{${a.join(',')}}`;
+    const quoted = (a: number[][]) => `{${a.map((x) => `"${lit(x)}"`).join(',')}}`;
+    const S = r.samples;
+    const B = r.batches;
+    const part = r.part ?? 0;
+    const res = (await this.db.execute(sql`
+      with gate as (
+        select (${part}::int > 0 or t.status <> 'done') as go from ${tasks} t where t.key = ${r.taskKey}
+      ), s as (
+        insert into ${sampleResults} (task_key, dataset_index, label, clean_pred, adv_pred, success, l0, l1, l2, linf, pert_indices, pert_values)
+        select ${r.taskKey}, u.i, u.label, u.cp, u.ap, u.ok, u.l0, u.l1, u.l2, u.linf, u.pi::int[], u.pv::real[]
+        from unnest(
+          ${lit(S.map((x) => x.datasetIndex))}::int[], ${lit(S.map((x) => x.label))}::int[],
+          ${lit(S.map((x) => x.cleanPred))}::int[], ${lit(S.map((x) => x.advPred))}::int[],
+          ${`{${S.map((x) => (x.success ? 't' : 'f')).join(',')}}`}::boolean[], ${lit(S.map((x) => x.l0))}::int[],
+          ${lit(S.map((x) => x.l1))}::float8[], ${lit(S.map((x) => x.l2))}::float8[], ${lit(S.map((x) => x.linf))}::float8[],
+          ${quoted(S.map((x) => x.pertIndices))}::text[], ${quoted(S.map((x) => x.pertValues))}::text[]
+        ) as u(i, label, cp, ap, ok, l0, l1, l2, linf, pi, pv)
+        where (select go from gate)
+        on conflict (task_key, dataset_index) do update set
+          label = excluded.label, clean_pred = excluded.clean_pred, adv_pred = excluded.adv_pred, success = excluded.success,
+          l0 = excluded.l0, l1 = excluded.l1, l2 = excluded.l2, linf = excluded.linf,
+          pert_indices = excluded.pert_indices, pert_values = excluded.pert_values
+        returning 1
+      ), b as (
+        insert into ${batchMetrics} (task_key, batch_index, size, seconds, forwards, backwards, peak_bytes_logical, peak_bytes_device, backend, device)
+        select ${r.taskKey}, u.i, u.size, u.sec, u.f, u.b, u.pl, u.pd, ${r.backend}, ${r.device}
+        from unnest(
+          ${lit(B.map((x) => x.batchIndex))}::int[], ${lit(B.map((x) => x.size))}::int[], ${lit(B.map((x) => x.seconds))}::float8[],
+          ${lit(B.map((x) => x.forwards))}::bigint[], ${lit(B.map((x) => x.backwards))}::bigint[], ${lit(B.map((x) => x.peakBytesLogical))}::bigint[],
+          ${`{${B.map((x) => (x.peakBytesDevice == null ? 'NULL' : String(x.peakBytesDevice))).join(',')}}`}::bigint[]
+        ) as u(i, size, sec, f, b, pl, pd)
+        where (select go from gate)
+        on conflict (task_key, batch_index) do update set
+          size = excluded.size, seconds = excluded.seconds, forwards = excluded.forwards, backwards = excluded.backwards,
+          peak_bytes_logical = excluded.peak_bytes_logical, peak_bytes_device = excluded.peak_bytes_device,
+          backend = excluded.backend, device = excluded.device
+        returning 1
+      ), counts as (
+        -- what the task will hold after this statement: rows it had outside this message, plus this message's
+        select
+          (select count(*) from ${sampleResults} x where x.task_key = ${r.taskKey} and x.dataset_index <> all(${lit(S.map((x) => x.datasetIndex))}::int[])) + ${S.length}::int as samples,
+          (select count(*) from ${batchMetrics} x where x.task_key = ${r.taskKey} and x.batch_index <> all(${lit(B.map((x) => x.batchIndex))}::int[])) + ${B.length}::int as batches,
+          (select coalesce(sum(x.seconds), 0) from ${batchMetrics} x where x.task_key = ${r.taskKey} and x.batch_index <> all(${lit(B.map((x) => x.batchIndex))}::int[]))
+            + ${B.reduce((a, x) => a + x.seconds, 0)}::float8 as seconds
+      ), u as (
+        update ${tasks} t set
+          status = 'done', agent = ${r.agent}, backend = ${r.backend}, device = ${r.device}, error = null,
+          attempts = greatest(t.attempts, ${r.attempt}::int),
+          started_at = ${r.startedAt}::timestamptz, finished_at = ${r.finishedAt}::timestamptz,
+          seconds = (select seconds from counts)
+        where t.key = ${r.taskKey} and (select go from gate)
+          and cardinality(t.sample_indices) = (select samples from counts) and (select batches from counts) > 0
+        returning 1
+      )
+      select coalesce((select go from gate), false) as applied, (select count(*) from s)::int as rows, (select count(*) from u)::int as done`)) as unknown as {
+      rows: { applied: boolean; rows: number; done: number }[];
+    };
+    return Boolean(res.rows[0]?.applied);
   }
 
   /** True when the task already has its complete result (first result wins over speculative copies). */

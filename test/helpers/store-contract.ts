@@ -117,7 +117,7 @@ export function storeContract(open: () => Promise<Store>) {
       }
     });
 
-    it('chunks bulk inserts under the 65535-parameter limit', async () => {
+    it('stores a 6000-sample message (72000 values: past the 65535-parameter limit)', async () => {
       const store = await open();
       try {
         const n = 6000; // 6000 rows × 12 columns = 72000 parameters
