@@ -55,6 +55,7 @@ export interface IngesterHandle {
 export function startIngester(nc: NatsConnection, n: Names, store: Store, log: Logger, concurrency = 4): IngesterHandle {
   const stats: IngesterStats = { results: 0, duplicates: 0, failures: 0, dead: 0, retries: 0 };
   let stopping = false;
+  let stopMessages: () => void = () => {};
   const js = jetstream(nc);
 
   const handle = async (msg: JsMsg) => {
@@ -75,26 +76,26 @@ export function startIngester(nc: NatsConnection, n: Names, store: Store, log: L
     }
   };
 
-  // fetch up to 64 messages at a time, store them with `concurrency` transactions in flight
+  // a continuous pull (consume) with up to 64 messages buffered, stored with `concurrency`
+  // transactions in flight
   const loop = (async () => {
-    let consumer = null as Awaited<ReturnType<typeof js.consumers.get>> | null;
     while (!stopping) {
-      const batch: JsMsg[] = [];
       try {
-        consumer ??= await js.consumers.get(n.results, n.ingestConsumer);
-        const it = await consumer.fetch({ max_messages: 64, expires: 1000 });
-        for await (const m of it) batch.push(m);
+        const consumer = await js.consumers.get(n.results, n.ingestConsumer);
+        const messages = await consumer.consume({ max_messages: 64, expires: 2000 });
+        stopMessages = () => messages.stop();
+        const inflight = new Set<Promise<void>>();
+        for await (const m of messages) {
+          const p: Promise<void> = handle(m).finally(() => inflight.delete(p));
+          inflight.add(p);
+          if (inflight.size >= concurrency) await Promise.race(inflight);
+          if (stopping) break;
+        }
+        await Promise.all(inflight);
       } catch (e) {
-        if (!stopping) log.debug('results pull failed; retrying', { error: (e as Error).message });
-        await sleep(500);
-        continue;
+        if (!stopping) log.debug('results consumer failed; retrying', { error: (e as Error).message });
       }
-      let next = 0;
-      await Promise.all(
-        Array.from({ length: concurrency }, async () => {
-          while (next < batch.length) await handle(batch[next++]);
-        }),
-      );
+      if (!stopping) await sleep(500);
     }
   })();
 
@@ -109,6 +110,8 @@ export function startIngester(nc: NatsConnection, n: Names, store: Store, log: L
           const stored = await jsm.streams.getMessage(n.tasks, { seq: a.stream_seq }).catch(() => null);
           if (!stored) continue; // terminated messages are gone; the agent reported their reason itself
           const task = parseWire(taskSchema, JSON.parse(new TextDecoder().decode(stored.data)), 'task');
+          // the agents' failure reports travel on the results stream and may land a moment later
+          for (let wait = 0; wait < 10 && !(await store.taskError(task.key).catch(() => null)); wait++) await sleep(200);
           for (let tries = 0; ; tries++) {
             try {
               const reason = (await store.taskError(task.key)) ?? a.reason ?? 'no agent could finish it';
@@ -134,6 +137,7 @@ export function startIngester(nc: NatsConnection, n: Names, store: Store, log: L
     stats,
     stop: async () => {
       stopping = true;
+      stopMessages();
       for (const s of subs) s.unsubscribe();
       await loop;
     },

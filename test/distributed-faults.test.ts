@@ -71,6 +71,10 @@ async function runToEnd(n: Names, sweepId: string, timeoutMs = 120_000) {
   }
 }
 
+async function runToEndWith(n: Names, sweepId: string, extra: Partial<Parameters<typeof orchestrate>[3]>) {
+  return orchestrate(nc, n, store, { sweepId, untilDone: true, log, pollMs: 200, ...extra });
+}
+
 describe('distributed sweeps under faults', () => {
   it('an agent SIGKILLed mid-batch: the task is redelivered after ack_wait and completed once', async () => {
     const n = names(freshNamespace('kill'));
@@ -234,6 +238,24 @@ describe('distributed sweeps under faults', () => {
     while ((await rowsOf(sub.sweepId)).status.done !== 4 && Date.now() < end) await new Promise((r) => setTimeout(r, 300));
     await ing.stop();
     expect((await rowsOf(sub.sweepId)).status.done).toBe(4);
+  });
+
+  it('a straggler gets one speculative copy; the first result wins', async () => {
+    const n = names(freshNamespace('strag'));
+    const spec = tinySweep('strag', 6, 3);
+    const sub = await submitSweep(spec, store, nc, n, { tuning: tuningFor(30_000) });
+    // one task far slower than its peers
+    const base = planSweep(spec).tasks[0];
+    const slow = { ...base, key: 'c1'.repeat(16), sampleIndices: [50], steps: 1500, attack: { ...base.attack, options: { ...base.attack.options, steps: 1500 } } };
+    await store.upsertTasks([slow]);
+    await publishTasks(nc, n, store, [slow]);
+    agents.push(spawnAgent(nats.url, n.ns, ['--id', 's1']), spawnAgent(nats.url, n.ns, ['--id', 's2']));
+    await runToEndWith(n, sub.sweepId, { stragglerFactor: 2, stragglerMinSeconds: 2, stragglerDoneFraction: 0.5, stragglerEveryMs: 300 });
+    expect(await rowsOf(sub.sweepId)).toEqual({ n: 7, d: 7, status: { done: 7 } });
+    const { rows } = await store.query(`select publishes from tasks where key = '${slow.key}'`);
+    expect(rows[0].publishes).toBe(2); // the original and exactly one speculative copy
+    const ran = agents.map((a) => (a.log().match(new RegExp(`task started task=${slow.key}`, 'g')) ?? []).length).reduce((x, y) => x + y, 0);
+    expect(ran).toBe(2);
   });
 
   it('a task no agent can finish is dead after max_deliver deliveries, with the last reason, and leaves the stream', async () => {
