@@ -3,7 +3,9 @@
  * JetStream in distributed mode). Validated with zod at both edges; `parseWire` turns a failure
  * into a WireFormatError naming the field.
  */
-import { z } from 'zod';
+// zod 4 (shipped inside zod 3.25 as 'zod/v4') validates the hot wire path ~2× faster than zod 3;
+// spec files and attack options still use zod 3 (see orchestrator/spec.ts).
+import { z } from 'zod/v4';
 
 export const taskSchema = z
   .object({
@@ -119,11 +121,12 @@ export class WireFormatError extends Error {
   }
 }
 
-export function formatZodIssues(err: z.ZodError): string[] {
+/** Field-path messages from a zod 3 or zod 4 error. */
+export function formatZodIssues(err: { issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }> }): string[] {
   return err.issues.map((i) => `${i.path.length ? i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') : '(root)'}: ${i.message}`);
 }
 
-export function parseWire<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+export function parseWire<T>(schema: z.ZodType<T, unknown>, value: unknown, what: string): T {
   const r = schema.safeParse(value);
   if (!r.success) throw new WireFormatError(what, formatZodIssues(r.error));
   return r.data;
