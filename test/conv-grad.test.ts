@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { conv2dFilterGrad, conv2dInputGrad } from '../agent/engine/conv-grad.ts';
+import { conv2dFilterGrad, conv2dInputGrad, conv2dInputGradStrided } from '../agent/engine/conv-grad.ts';
 import { selectBackend } from '../agent/engine/backend.ts';
 import { mulberry32 } from '../agent/attacks/rng.ts';
 
@@ -51,6 +51,8 @@ describe('Conv2D gradients through the forward convolution', () => {
         const label = JSON.stringify(c);
         expect(maxRelDiff(conv2dFilterGrad(x, dy, f.shape, attrs as never), gf), label).toBeLessThan(1e-5);
         if (c.s[0] === 1 && c.s[1] === 1) expect(maxRelDiff(conv2dInputGrad(dy, f, x.shape, attrs as never), gx), label).toBeLessThan(1e-5);
+        // the residue-class path is exact for every stride, 1 included
+        expect(maxRelDiff(conv2dInputGradStrided(dy, f, x.shape, attrs as never), gx), label).toBeLessThan(1e-5);
       });
     }
   });

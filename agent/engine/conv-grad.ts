@@ -6,8 +6,10 @@
  * XNNPACK. Both gradients of a convolution are themselves convolutions:
  *
  * - input gradient (stride 1): correlate dy, padded by (k-1-pad) on each side, with the filter
- *   flipped in space and with in/out channels swapped. For stride > 1 we keep the stock kernel
- *   (the sub-grid decomposition is future engine work).
+ *   flipped in space and with in/out channels swapped. Stride s > 1: the input positions fall into
+ *   s_h×s_w residue classes; each class receives a stride-1 correlation of dy with the sub-filter
+ *   W[r_h::s_h, r_w::s_w] (flipped, channels swapped), and the class results are interleaved back
+ *   (no zero-dilated dy, so no multiplications by inserted zeros).
  * - filter gradient (any stride): treat input channels as the batch and the batch as channels:
  *   conv(transpose(x_pad,[3,1,2,0]), transpose(dy,[1,2,0,3]), dilation = stride) gives
  *   [Cin, kh, kw, Cout], transposed back to [kh, kw, Cin, Cout].
@@ -67,6 +69,51 @@ export function conv2dInputGrad(dy: tf.Tensor4D, filter: tf.Tensor4D, xShape: nu
   return tf.conv2d(p, flipped, 1, 'valid');
 }
 
+const interleaveCache = new Map<string, Int32Array>();
+
+/** Input gradient for any stride, by residue classes (see the header). */
+export function conv2dInputGradStrided(dy: tf.Tensor4D, filter: tf.Tensor4D, xShape: number[], attrs: Conv2DAttrs): tf.Tensor4D {
+  return tf.tidy(() => {
+    const info = tf.backend_util.computeConv2DInfo(
+      xShape as [number, number, number, number], filter.shape, attrs.strides, 1, attrs.pad as never, attrs.dimRoundingMode);
+    const [sh, sw] = [info.strideHeight, info.strideWidth];
+    const [kh, kw] = [info.filterHeight, info.filterWidth];
+    const { top, left } = info.padInfo;
+    const [N, H, W, Cin] = xShape;
+    const parts: tf.Tensor2D[] = [];
+    const targets: number[] = [];
+    for (let rh = 0; rh < sh; rh++) {
+      for (let rw = 0; rw < sw; rw++) {
+        const i0 = (((rh - top) % sh) + sh) % sh;
+        const j0 = (((rw - left) % sw) + sw) % sw;
+        const nH = i0 < H ? Math.ceil((H - i0) / sh) : 0;
+        const nW = j0 < W ? Math.ceil((W - j0) / sw) : 0;
+        if (nH === 0 || nW === 0) continue;
+        for (let a = 0; a < nH; a++) for (let b = 0; b < nW; b++) targets.push((i0 + a * sh) * W + (j0 + b * sw));
+        const Lh = rh < kh ? Math.ceil((kh - rh) / sh) : 0;
+        const Lw = rw < kw ? Math.ceil((kw - rw) / sw) : 0;
+        if (Lh === 0 || Lw === 0) {
+          parts.push(tf.zeros([nH * nW, N * Cin]));
+          continue;
+        }
+        const sub = tf.stridedSlice(filter, [rh, rw, 0, 0], [kh, kw, filter.shape[2], filter.shape[3]], [sh, sw, 1, 1]) as tf.Tensor4D;
+        const flipped = tf.transpose(tf.reverse(sub, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
+        const q0 = (i0 + top - rh) / sh;
+        const p0 = (j0 + left - rw) / sw;
+        let p = padOrCrop(dy, 1, Lh - 1 - q0, q0 + nH - 1 - (info.outHeight - 1));
+        p = padOrCrop(p, 2, Lw - 1 - p0, p0 + nW - 1 - (info.outWidth - 1));
+        const g = tf.conv2d(p, flipped, 1, 'valid'); // [N, nH, nW, Cin]
+        parts.push(tf.transpose(g, [1, 2, 0, 3]).reshape([nH * nW, N * Cin]) as tf.Tensor2D);
+      }
+    }
+    const key = `${H}x${W}/${sh}x${sw}/${top},${left}`;
+    let idx = interleaveCache.get(key);
+    if (!idx) interleaveCache.set(key, (idx = Int32Array.from(targets)));
+    const placed = tf.scatterND(tf.tensor2d(idx, [idx.length, 1], 'int32'), tf.concat(parts, 0), [H * W, N * Cin]);
+    return tf.transpose(placed.reshape([H, W, N, Cin]), [2, 0, 1, 3]) as tf.Tensor4D;
+  });
+}
+
 export function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: number[], attrs: Conv2DAttrs): tf.Tensor4D {
   const info = tf.backend_util.computeConv2DInfo(
     x.shape, filterShape as [number, number, number, number], attrs.strides, 1, attrs.pad as never, attrs.dimRoundingMode);
@@ -94,7 +141,7 @@ function gradFunc(dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs: tf.Nam
   const d = dy as tf.Tensor4D;
   const [sh, sw] = pair(a.strides);
   return {
-    x: () => (sh === 1 && sw === 1 ? conv2dInputGrad(d, filter, x.shape, a) : (fallback() as Record<string, () => tf.Tensor>).x()),
+    x: () => (sh === 1 && sw === 1 ? conv2dInputGrad(d, filter, x.shape, a) : conv2dInputGradStrided(d, filter, x.shape, a)),
     filter: () => conv2dFilterGrad(x, d, filter.shape, a),
   };
 }
