@@ -125,11 +125,8 @@ describe('budget search', () => {
     return { fake, model };
   }
 
-  it.each([
-    [5000, [100, 200, 400, 800, 900, 950, 975, 987, 993, 996]], // never fooled (capped at 1000)
-    [1, [100, 50, 25, 12, 6, 3, 1, 0, 0, 0]], // always fooled while k ≥ 1
-  ])('visits the spec trace when the threshold is %i', async (threshold, expected) => {
-    const d = 2048;
+  /** the budgets the search asks for, on a one-sample input of d features fooled from `threshold` changes on */
+  async function searchTrace(threshold: number, d: number): Promise<number[]> {
     const { fake, model } = thresholdSetup(threshold, d);
     const seen: number[] = [];
     await budgetSearch(model, tf.zeros([1, 1, d, 1]) as tf.Tensor4D, tf.tensor1d([0], 'int32'), {
@@ -139,19 +136,18 @@ describe('budget search', () => {
       maxBudget: d,
       onStep: (ks) => seen.push(ks[0]),
     });
-    expect(seen).toEqual(expected);
+    return seen;
+  }
+
+  it.each([
+    [5000, [100, 200, 400, 800, 900, 950, 975, 987, 993, 996]], // never fooled (capped at 1000)
+    [1, [100, 50, 25, 12, 6, 3, 1, 0, 0, 0]], // always fooled while k ≥ 1
+  ])('visits the spec trace when the threshold is %i', async (threshold, expected) => {
+    expect(await searchTrace(threshold, 2048)).toEqual(expected);
   });
 
   it('never asks for more than the input has (MNIST-sized input, never fooled)', async () => {
-    const { fake, model } = thresholdSetup(10_000, D);
-    const seen: number[] = [];
-    await budgetSearch(model, tf.zeros([1, 1, D, 1]) as tf.Tensor4D, tf.tensor1d([0], 'int32'), {
-      attack: fake,
-      options: {},
-      innerSteps: 10,
-      maxBudget: D,
-      onStep: (ks) => seen.push(ks[0]),
-    });
+    const seen = await searchTrace(10_000, D);
     expect(Math.max(...seen)).toBeLessThanOrEqual(D);
     expect(seen.slice(0, 3)).toEqual([100, 200, 400]);
   });
