@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import { createLogger, type Logger } from './log.ts';
 import { loadSpecFile, SpecError } from './spec.ts';
 import { planSweep } from './planner.ts';
@@ -224,7 +225,7 @@ export function buildProgram(out: (s: string) => void, log: () => Logger): Comma
     program
       .command('agent')
       .description('Run a worker: pull tasks from NATS JetStream, run the attacks on this machine, publish the results. SIGTERM drains.')
-      .addOption(new Option('--slots <n>', 'tasks run in parallel (one tensor worker thread each)').default(1).argParser(positiveNumber('--slots')))
+      .addOption(new Option('--slots <n>', 'tasks run in parallel, one tensor worker thread each (default: the number of cores)').default(os.availableParallelism()).argParser(positiveNumber('--slots')))
       .addOption(new Option('--backend <name>', 'tensor backend').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'))
       .option('--id <id>', 'agent id in the registry (default: host-pid)')
       .addOption(new Option('--drain-timeout <seconds>', 'on SIGTERM, how long to let running tasks finish before handing them back').default(30).argParser(positiveNumber('--drain-timeout'))),

@@ -93,7 +93,7 @@ export interface AgentProc {
 
 /** An agent as a separate process, the way it runs in production. */
 export function spawnAgent(url: string, ns: string, extra: string[] = []): AgentProc {
-  const proc = spawn(process.execPath, [BIN, 'agent', '--nats', url, '--ns', ns, '--backend', 'wasm', ...extra], {
+  const proc = spawn(process.execPath, [BIN, 'agent', '--nats', url, '--ns', ns, '--backend', 'wasm', '--slots', '1', ...extra], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, SIGMA_SWEEP_LOG: 'text' },
   });
