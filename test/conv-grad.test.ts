@@ -88,4 +88,39 @@ describe('Conv2D gradients through the forward convolution', () => {
     expect(close(wasm.gx, cpu.gx)).toBeLessThan(1e-5);
     expect(close(wasm.gk, cpu.gk)).toBeLessThan(1e-5);
   });
+
+  it('wasm differentiates conv layers with linear activation (conv → BatchNorm) like the cpu reference, without leaks', async () => {
+    const build = () =>
+      tf.sequential({
+        layers: [
+          tf.layers.conv2d({ inputShape: [8, 8, 2], filters: 3, kernelSize: 3, strides: 2, padding: 'same', activation: 'linear', kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }) }),
+          tf.layers.batchNormalization(),
+          tf.layers.flatten(),
+          tf.layers.dense({ units: 2, kernelInitializer: tf.initializers.glorotUniform({ seed: 5 }) }),
+        ],
+      });
+    const xs = tf.randomUniform([2, 8, 8, 2], 0, 1, 'float32', 9).dataSync();
+    const grads = async (backend: 'cpu' | 'wasm') => {
+      await tf.setBackend(backend);
+      const m = build();
+      const x = tf.tensor4d(xs, [2, 8, 8, 2]);
+      const f = (z: tf.Tensor) => tf.sum(tf.square(m.apply(z, { training: false }) as tf.Tensor)) as tf.Scalar;
+      const gx = Array.from(await tf.grad(f)(x).data());
+      const kernel = m.layers[0].trainableWeights[0].read() as tf.Variable;
+      const { grads: gw } = tf.variableGrads(() => f(x), [kernel]);
+      const gk = Array.from(await gw[kernel.name].data());
+      // repeated gradients hold no extra tensors or bytes
+      const before = tf.memory();
+      for (let i = 0; i < 3; i++) tf.dispose(tf.grad(f)(x));
+      const after = tf.memory();
+      return { gx, gk, leaked: [after.numTensors - before.numTensors, after.numBytes - before.numBytes] };
+    };
+    const cpu = await grads('cpu');
+    await selectBackend('wasm');
+    const wasm = await grads('wasm');
+    const close = (a: number[], b: number[]) => Math.max(...a.map((v, i) => Math.abs(v - b[i]))) / Math.max(...b.map(Math.abs));
+    expect(close(wasm.gx, cpu.gx)).toBeLessThan(1e-5);
+    expect(close(wasm.gk, cpu.gk)).toBeLessThan(1e-5);
+    expect(wasm.leaked).toEqual([0, 0]);
+  });
 });

@@ -146,10 +146,39 @@ function gradFunc(dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs: tf.Nam
   };
 }
 
+/**
+ * tfjs-backend-wasm has no Conv2DBackpropFilter kernel, which fused convolutions with a linear
+ * activation (conv → BatchNorm, as in ResNets) call in their gradient even when only the input
+ * gradient is wanted. This kernel computes it with the forward-kernel formulation above: the
+ * inputs are wrapped as tensors, the ops run nested (the tape is off inside a kernel), and the
+ * result's buffer is handed to the engine.
+ */
+function conv2dBackpropFilterKernel(args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap; backend: tf.KernelBackend }): tf.TensorInfo {
+  const engine = tf.engine();
+  const backend = args.backend;
+  const a = args.attrs as unknown as Conv2DAttrs & { filterShape: number[] };
+  if (a.dataFormat === 'NCHW') throw new Error('Conv2DBackpropFilter on wasm: NCHW is not supported');
+  // tfjs counts references per buffer in the backend: wrapping a kernel input as a tensor takes
+  // one (released again when the wrapper is disposed), and the result keeps one for the engine,
+  // which tracks the returned buffer as the kernel's output
+  backend.incRef(args.inputs.x!.dataId);
+  backend.incRef(args.inputs.dy!.dataId);
+  const x = engine.makeTensorFromTensorInfo(args.inputs.x!, backend) as tf.Tensor4D;
+  const dy = engine.makeTensorFromTensorInfo(args.inputs.dy!, backend) as tf.Tensor4D;
+  const out = tf.tidy(() => conv2dFilterGrad(x, dy, a.filterShape, a));
+  backend.incRef(out.dataId);
+  const info = { dataId: out.dataId, shape: out.shape, dtype: out.dtype };
+  tf.dispose([x, dy, out]);
+  return info;
+}
+
 /** Register the forward-kernel gradients for Conv2D (idempotent). */
 export function installWasmGradients(): void {
   enabled = true;
   if (stock) return;
+  if (!tf.getKernel('Conv2DBackpropFilter', 'wasm')) {
+    tf.registerKernel({ kernelName: 'Conv2DBackpropFilter', backendName: 'wasm', kernelFunc: conv2dBackpropFilterKernel as unknown as tf.KernelFunc });
+  }
   stock = tf.getGradient('Conv2D');
   if (!stock) throw new Error('tfjs has no registered Conv2D gradient to wrap');
   const prevWarn = console.warn;
