@@ -331,7 +331,9 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       log.error(e.message);
       return 2;
     }
-    log.error((e as Error).message);
+    const err = e as Error & { cause?: unknown };
+    const cause = err.cause instanceof Error && !err.message.includes(err.cause.message) ? `: ${err.cause.message}` : '';
+    log.error(err.message.replace(/\nparams:.*$/s, '') + cause);
     if (process.env.SIGMA_SWEEP_DEBUG) process.stderr.write(String((e as Error).stack) + '\n');
     return 1;
   }

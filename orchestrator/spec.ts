@@ -18,7 +18,7 @@
  * Validation collects every problem with its field path (e.g. `attacks[1].options.lr`), so the
  * CLI can report them all and exit 2 before anything is written.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
@@ -175,7 +175,9 @@ export function validateSpec(raw: unknown, source: string, baseDir: string): Swe
       }
       return { name: m, sha256: e.sha256 };
     }
-    return { name: m.name, path: path.resolve(baseDir, m.path), sha256: m.sha256 };
+    const dir = path.resolve(baseDir, m.path);
+    if (!existsSync(path.join(dir, 'model.json'))) problems.push(`models[${i}].path: no model.json in ${dir}`);
+    return { name: m.name, path: dir, sha256: m.sha256 };
   });
 
   const attacks: ResolvedAttack[] = s.attacks.map((a, i) => {

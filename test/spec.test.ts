@@ -44,6 +44,7 @@ describe('sweep spec validation', () => {
     [{ ...base, datasets: [{ name: 'cifar11' }] }, /^datasets\[0\]\.name: unknown dataset 'cifar11'/],
     [{ ...base, models: ['resnet-9000'] }, /^models\[0\]: unknown zoo model 'resnet-9000'/],
     [{ ...base, models: [{ name: 'x', path: 'm', sha256: 'abc' }] }, /^models\[0\]\.sha256: must be 64 lowercase hex digits/],
+    [{ ...base, models: [{ name: 'x', path: '/nonexistent', sha256: 'a'.repeat(64) }] }, /^models\[0\]\.path: no model.json in \/nonexistent/],
     [{ ...base, attacks: ['sigma-one'] }, /^attacks\[0\]: unknown attack 'sigma-one'/],
     [{ ...base, attacks: [{ name: 'sigma-zero', options: { lr: -1 } }] }, /^attacks\[0\]\.options\.lr: Number must be greater than 0/],
     [{ ...base, attacks: [{ name: 'sigma-zero', options: { learningRate: 1 } }] }, /^attacks\[0\]\.options\.\(root\): Unrecognized key.*learningRate/],
