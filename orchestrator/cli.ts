@@ -282,13 +282,19 @@ export function buildProgram(out: (s: string) => void, log: () => Logger): Comma
       out(`by state: ${c.counts.map((x) => `${x.status} ${x.n}`).join(', ') || 'none'}\n`);
       out(`device-seconds so far: ${secs.toFixed(1)}\n`);
       if (flags.agents) {
-        const nc = await connectNats(natsSettings(flags));
-        try {
-          const agents = await liveAgents(nc, names(flags.ns));
-          out(`live agents: ${agents.length}\n`);
-          for (const a of agents) out(`  ${a.id} ${a.host} ${a.backend} ${a.device} slots=${a.slots} running=${a.tasks.map((t) => t.key.slice(0, 8)).join(',') || '-'}\n`);
-        } finally {
-          await nc.close();
+        // best effort: an embedded sweep has no NATS, and status must still work
+        const nc = await connectNats(natsSettings(flags)).catch((e: Error) => {
+          out(`live agents: unknown (NATS unreachable: ${e.message})\n`);
+          return null;
+        });
+        if (nc) {
+          try {
+            const agents = await liveAgents(nc, names(flags.ns));
+            out(`live agents: ${agents.length}\n`);
+            for (const a of agents) out(`  ${a.id} ${a.host} ${a.backend} ${a.device} slots=${a.slots} running=${a.tasks.map((t) => t.key.slice(0, 8)).join(',') || '-'}\n`);
+          } finally {
+            await nc.close();
+          }
         }
       }
       if (c.dead.length) {

@@ -45,5 +45,11 @@ describe('sigma-sweep run (embedded)', () => {
     expect(await main(['node', 'sigma-sweep', 'sql', 'select count(*)::int as n, sum(case when success then 1 else 0 end)::int as ok from sample_l0', '--data-dir', dataDir], (s) => out4.push(s))).toBe(0);
     expect(out4.join('').split('\n')[1].split('\t')[0]).toBe('8');
     expect(await main(['node', 'sigma-sweep', 'table', '--sweep', 'nope', '--data-dir', dataDir], () => {})).toBe(2);
+
+    // status works for embedded sweeps too (no NATS needed)
+    const out5: string[] = [];
+    expect(await main(['node', 'sigma-sweep', 'status', '--data-dir', dataDir, '--nats', 'nats://127.0.0.1:1'], (s) => out5.push(s))).toBe(0);
+    expect(out5.join('')).toMatch(/2\/2 tasks done \(100\.0%\)/);
+    expect(out5.join('')).toMatch(/live agents: unknown \(NATS unreachable/);
   });
 });
