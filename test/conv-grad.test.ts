@@ -123,4 +123,26 @@ describe('Conv2D gradients through the forward convolution', () => {
     expect(close(wasm.gk, cpu.gk)).toBeLessThan(1e-5);
     expect(wasm.leaked).toEqual([0, 0]);
   });
+
+  it('wasm zero-copy Identity: clones share the buffer safely (values, independent disposal, no leaks)', async () => {
+    await selectBackend('wasm');
+    const before = tf.memory();
+    const a = tf.tensor2d([1, 2, 3, 4], [2, 2]);
+    const b = tf.clone(a);
+    const c = tf.clone(b);
+    a.dispose();
+    expect(Array.from(await b.data())).toEqual([1, 2, 3, 4]);
+    b.dispose();
+    expect(Array.from(await c.data())).toEqual([1, 2, 3, 4]);
+    const d = tf.add(c, 1);
+    c.dispose();
+    expect(Array.from(await d.data())).toEqual([2, 3, 4, 5]);
+    d.dispose();
+    const src = tf.tensor1d(['x', 'y'], 'string');
+    const s = tf.clone(src); // strings keep the stock (copying) path
+    expect(await s.data()).toEqual(['x', 'y']);
+    tf.dispose([src, s]);
+    const after = tf.memory();
+    expect([after.numTensors, after.numBytes]).toEqual([before.numTensors, before.numBytes]);
+  });
 });

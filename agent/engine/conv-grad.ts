@@ -172,10 +172,31 @@ function conv2dBackpropFilterKernel(args: { inputs: tf.NamedTensorInfoMap; attrs
   return info;
 }
 
-/** Register the forward-kernel gradients for Conv2D (idempotent). */
+/**
+ * Zero-copy Identity on wasm. In gradient mode tfjs saves every kernel input by cloning it
+ * (Identity); the stock wasm Identity copies the buffer under a new id, which also defeats the
+ * XNNPACK packed-weight cache (keyed by buffer id), so every forward inside tf.grad re-packs the
+ * weights. Sharing the buffer (one more reference), as the cpu backend does, avoids both. Kernels
+ * never write into their inputs, so sharing is safe. String tensors keep the stock path.
+ */
+let stockIdentity: tf.KernelFunc | null = null;
+function identityKernel(args: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
+  const x = args.inputs.x!;
+  if (x.dtype === 'string' || !enabled) return stockIdentity!(args as never) as tf.TensorInfo;
+  args.backend.incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+}
+
+/** Register the forward-kernel gradients for Conv2D and the wasm kernel overrides (idempotent). */
 export function installWasmGradients(): void {
   enabled = true;
   if (stock) return;
+  const id = tf.getKernel('Identity', 'wasm');
+  if (id && !stockIdentity) {
+    stockIdentity = id.kernelFunc;
+    tf.unregisterKernel('Identity', 'wasm');
+    tf.registerKernel({ kernelName: 'Identity', backendName: 'wasm', kernelFunc: identityKernel as unknown as tf.KernelFunc });
+  }
   if (!tf.getKernel('Conv2DBackpropFilter', 'wasm')) {
     tf.registerKernel({ kernelName: 'Conv2DBackpropFilter', backendName: 'wasm', kernelFunc: conv2dBackpropFilterKernel as unknown as tf.KernelFunc });
   }
