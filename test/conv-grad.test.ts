@@ -57,71 +57,63 @@ describe('Conv2D gradients through the forward convolution', () => {
     }
   });
 
-  it('on wasm, a model gradient (input and filter) equals the cpu reference', async () => {
-    const build = () => {
-      const m = tf.sequential({
-        layers: [
-          tf.layers.conv2d({ inputShape: [9, 9, 2], filters: 3, kernelSize: 3, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }),
-          tf.layers.conv2d({ filters: 4, kernelSize: 2, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }),
-          tf.layers.flatten(),
-          tf.layers.dense({ units: 3, kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }),
-        ],
-      });
-      return m;
-    };
-    const xs = tf.randomUniform([2, 9, 9, 2], 0, 1, 'float32', 5).dataSync();
-    const grads = async (backend: 'cpu' | 'wasm') => {
-      await tf.setBackend(backend);
-      const m = build();
-      const x = tf.tensor4d(xs, [2, 9, 9, 2]);
-      const f = (z: tf.Tensor) => tf.sum(tf.square(m.apply(z) as tf.Tensor)) as tf.Scalar;
-      const gx = Array.from(await tf.grad(f)(x).data());
-      const kernel = m.layers[0].trainableWeights[0].read() as tf.Variable;
-      const { grads: gw } = tf.variableGrads(() => f(x), [kernel]);
-      const gk = Array.from(await gw[kernel.name].data());
-      return { gx, gk };
-    };
-    const cpu = await grads('cpu');
-    await selectBackend('wasm');
-    const wasm = await grads('wasm');
-    const close = (a: number[], b: number[]) => Math.max(...a.map((v, i) => Math.abs(v - b[i]))) / Math.max(...b.map(Math.abs));
-    expect(close(wasm.gx, cpu.gx)).toBeLessThan(1e-5);
-    expect(close(wasm.gk, cpu.gk)).toBeLessThan(1e-5);
-  });
+  /**
+   * Input and first-layer filter gradients of sum(model(x)²) on `backend`, plus the tensors and
+   * bytes left behind by three more gradient calls.
+   */
+  async function modelGrads(backend: 'cpu' | 'wasm', build: () => tf.LayersModel, xs: Float32Array, shape: [number, number, number, number]) {
+    await selectBackend(backend);
+    const m = build();
+    const x = tf.tensor4d(xs, shape);
+    const f = (z: tf.Tensor) => tf.sum(tf.square(m.apply(z, { training: false }) as tf.Tensor)) as tf.Scalar;
+    const gx = Array.from(await tf.grad(f)(x).data());
+    const kernel = m.layers[0].trainableWeights[0].read() as tf.Variable;
+    const { grads: gw } = tf.variableGrads(() => f(x), [kernel]);
+    const gk = Array.from(await gw[kernel.name].data());
+    const before = tf.memory();
+    for (let i = 0; i < 3; i++) tf.dispose(tf.grad(f)(x));
+    const after = tf.memory();
+    return { gx, gk, leaked: [after.numTensors - before.numTensors, after.numBytes - before.numBytes] };
+  }
 
-  it('wasm differentiates conv layers with linear activation (conv → BatchNorm) like the cpu reference, without leaks', async () => {
-    const build = () =>
-      tf.sequential({
-        layers: [
-          tf.layers.conv2d({ inputShape: [8, 8, 2], filters: 3, kernelSize: 3, strides: 2, padding: 'same', activation: 'linear', kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }) }),
-          tf.layers.batchNormalization(),
-          tf.layers.flatten(),
-          tf.layers.dense({ units: 2, kernelInitializer: tf.initializers.glorotUniform({ seed: 5 }) }),
-        ],
-      });
-    const xs = tf.randomUniform([2, 8, 8, 2], 0, 1, 'float32', 9).dataSync();
-    const grads = async (backend: 'cpu' | 'wasm') => {
-      await tf.setBackend(backend);
-      const m = build();
-      const x = tf.tensor4d(xs, [2, 8, 8, 2]);
-      const f = (z: tf.Tensor) => tf.sum(tf.square(m.apply(z, { training: false }) as tf.Tensor)) as tf.Scalar;
-      const gx = Array.from(await tf.grad(f)(x).data());
-      const kernel = m.layers[0].trainableWeights[0].read() as tf.Variable;
-      const { grads: gw } = tf.variableGrads(() => f(x), [kernel]);
-      const gk = Array.from(await gw[kernel.name].data());
-      // repeated gradients hold no extra tensors or bytes
-      const before = tf.memory();
-      for (let i = 0; i < 3; i++) tf.dispose(tf.grad(f)(x));
-      const after = tf.memory();
-      return { gx, gk, leaked: [after.numTensors - before.numTensors, after.numBytes - before.numBytes] };
-    };
-    const cpu = await grads('cpu');
-    await selectBackend('wasm');
-    const wasm = await grads('wasm');
+  async function expectWasmMatchesCpu(build: () => tf.LayersModel, shape: [number, number, number, number]) {
+    const xs = tf.randomUniform(shape, 0, 1, 'float32', 5).dataSync() as Float32Array;
+    const cpu = await modelGrads('cpu', build, xs, shape);
+    const wasm = await modelGrads('wasm', build, xs, shape);
     const close = (a: number[], b: number[]) => Math.max(...a.map((v, i) => Math.abs(v - b[i]))) / Math.max(...b.map(Math.abs));
     expect(close(wasm.gx, cpu.gx)).toBeLessThan(1e-5);
     expect(close(wasm.gk, cpu.gk)).toBeLessThan(1e-5);
     expect(wasm.leaked).toEqual([0, 0]);
+  }
+
+  it('on wasm, a model gradient (input and filter) equals the cpu reference', async () => {
+    await expectWasmMatchesCpu(
+      () =>
+        tf.sequential({
+          layers: [
+            tf.layers.conv2d({ inputShape: [9, 9, 2], filters: 3, kernelSize: 3, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }),
+            tf.layers.conv2d({ filters: 4, kernelSize: 2, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }),
+            tf.layers.flatten(),
+            tf.layers.dense({ units: 3, kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }),
+          ],
+        }),
+      [2, 9, 9, 2],
+    );
+  });
+
+  it('wasm differentiates conv layers with linear activation (conv → BatchNorm) like the cpu reference, without leaks', async () => {
+    await expectWasmMatchesCpu(
+      () =>
+        tf.sequential({
+          layers: [
+            tf.layers.conv2d({ inputShape: [8, 8, 2], filters: 3, kernelSize: 3, strides: 2, padding: 'same', activation: 'linear', kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }) }),
+            tf.layers.batchNormalization(),
+            tf.layers.flatten(),
+            tf.layers.dense({ units: 2, kernelInitializer: tf.initializers.glorotUniform({ seed: 5 }) }),
+          ],
+        }),
+      [2, 8, 8, 2],
+    );
   });
 
   it('wasm zero-copy Identity: clones share the buffer safely (values, independent disposal, no leaks)', async () => {
