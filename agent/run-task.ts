@@ -31,6 +31,14 @@ export class PermanentTaskError extends Error {
   }
 }
 
+/** Error types that will fail the same way on every retry (bad model file, unknown attack, bad data). */
+const PERMANENT_ERRORS = new Set(['PermanentTaskError', 'ModelLoadError', 'UnknownAttackError', 'UnknownDatasetError', 'IdxFormatError', 'ZodError', 'WireFormatError']);
+
+/** Whether retrying a task that failed with `err` is pointless (embedded runner and agents alike). */
+export function isPermanentError(err: unknown): boolean {
+  return err instanceof Error && PERMANENT_ERRORS.has(err.name);
+}
+
 export async function runTask(task: Task, opts: RunTaskOptions = {}): Promise<TaskResult> {
   const startedAt = new Date().toISOString();
   const backend = await selectBackend(opts.backend ?? 'auto');

@@ -3,7 +3,7 @@
  * loop (NATS heartbeats, working(), KV) never waits on tensor work. Models stay cached across tasks.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { runTask, PermanentTaskError } from './run-task.ts';
+import { runTask, isPermanentError } from './run-task.ts';
 import type { Task } from '../schema/wire.ts';
 import type { BackendRequest } from './engine/backend.ts';
 import { selectBackend } from './engine/backend.ts';
@@ -15,7 +15,6 @@ export type FromWorker =
   | { type: 'result'; result: unknown }
   | { type: 'error'; message: string; permanent: boolean };
 
-const PERMANENT = new Set(['PermanentTaskError', 'ModelLoadError', 'UnknownAttackError', 'UnknownDatasetError', 'IdxFormatError', 'ZodError', 'WireFormatError']);
 const port = parentPort!;
 const backend = (workerData?.backend ?? 'auto') as BackendRequest;
 const info = await selectBackend(backend);
@@ -33,7 +32,7 @@ port.on('message', async (msg: ToWorker) => {
     port.postMessage({ type: 'result', result } satisfies FromWorker);
   } catch (e) {
     const err = e as Error;
-    const permanent = err instanceof PermanentTaskError || PERMANENT.has(err.name);
+    const permanent = isPermanentError(err);
     port.postMessage({ type: 'error', message: `${err.name}: ${err.message}`, permanent } satisfies FromWorker);
   }
 });

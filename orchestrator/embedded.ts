@@ -8,7 +8,7 @@ import { ProgressBar } from './progress.ts';
 import { InProcessQueue } from './queue.ts';
 import type { SweepSpec } from './spec.ts';
 import type { Store } from './store.ts';
-import { runTask, PermanentTaskError } from '../agent/run-task.ts';
+import { runTask, isPermanentError } from '../agent/run-task.ts';
 import type { BackendRequest } from '../agent/engine/backend.ts';
 
 export interface EmbeddedRunOptions {
@@ -60,7 +60,7 @@ export async function runEmbedded(spec: SweepSpec, store: Store, opts: EmbeddedR
     } catch (e) {
       const err = e as Error;
       bar?.update(before);
-      const permanent = err instanceof PermanentTaskError || err.name === 'ModelLoadError' || err.name === 'UnknownAttackError';
+      const permanent = isPermanentError(err);
       opts.log.error('task failed', { task: task.key, attack: task.attack.label, attempt: d.attempt, permanent, error: err.message });
       await store.markFailed(task.key, err.message);
       if (permanent) {
