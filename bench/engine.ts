@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { parseArgs } from 'node:util';
 import { selectBackend } from '../agent/engine/backend.ts';
-import { setWasmGradientsEnabled } from '../agent/engine/conv-grad.ts';
+import { setWasmOverridesEnabled } from '../agent/engine/overrides.ts';
 import { loadTaskModel } from '../agent/models/load.ts';
 import { zooModel } from '../agent/models/zoo.ts';
 
@@ -66,9 +66,9 @@ await selectBackend('wasm');
 const ceiling = await matmulGflops();
 for (const batch of [32, 128]) {
   const m = await measure(batch);
-  setWasmGradientsEnabled(false);
+  setWasmOverridesEnabled(false);
   const stockStep = await m.step();
-  setWasmGradientsEnabled(true);
+  setWasmOverridesEnabled(true);
   const fastStep = await m.step();
   const fwd = await m.forward();
   m.dispose();

@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import os from 'node:os';
-import { installWasmGradients } from './conv-grad.ts';
+import { installWasmOverrides } from './overrides.ts';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 export type BackendRequest = BackendName | 'auto';
@@ -59,7 +59,7 @@ async function tryWasm(): Promise<BackendInfo | null> {
     await import('@tensorflow/tfjs-backend-wasm');
     if (!(await tf.setBackend('wasm'))) return null;
     await tf.ready();
-    installWasmGradients();
+    installWasmOverrides();
     return { backend: 'wasm', provider: '@tensorflow/tfjs-backend-wasm', device: cpuDevice() };
   } catch {
     return null;

@@ -19,6 +19,7 @@
  * backend, or for NCHW / dilated convolutions, the stock gradient runs unchanged.
  */
 import * as tf from '@tensorflow/tfjs';
+import { overridesEnabled, registerGradientOverride, registerKernelOverride, runOpsInKernel } from './kernel-override.ts';
 
 type Conv2DAttrs = {
   strides: [number, number] | number;
@@ -29,7 +30,6 @@ type Conv2DAttrs = {
 };
 
 let stock: tf.GradConfig | undefined;
-let enabled = false;
 
 /** Pad (positive) or crop (negative) `before`/`after` along spatial axis 1 or 2 of an NHWC tensor. */
 function padOrCrop(t: tf.Tensor4D, axis: 1 | 2, before: number, after: number): tf.Tensor4D {
@@ -57,6 +57,56 @@ function pair(v: [number, number] | number): [number, number] {
   return typeof v === 'number' ? [v, v] : v;
 }
 
+/** Spatially flipped, in/out channels swapped: the filter of the input-gradient correlation. */
+function flipFilter(f: tf.Tensor4D): tf.Tensor4D {
+  return tf.transpose(tf.reverse(f, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
+}
+
+/**
+ * Derived filters of model weights, cached per weight buffer: weights are constant during an
+ * attack, and a stable derived tensor also lets XNNPACK keep its packed copy (its operator cache is
+ * keyed by the filter's buffer), instead of flipping, slicing and re-packing every filter at every
+ * step. Only filters whose buffer belongs to a registered tf.Variable are cached (any other tensor
+ * could be disposed and its buffer id reused); entries of variables that are gone or were
+ * re-assigned are disposed at the next miss.
+ */
+const derivedCache = new Map<object, { variable: tf.Variable; derived: Map<string, tf.Tensor4D> }>();
+
+function variableOf(dataId: object): tf.Variable | undefined {
+  const vars = tf.engine().state.registeredVariables;
+  for (const name in vars) if (vars[name].dataId === dataId) return vars[name];
+  return undefined;
+}
+
+function sweepDerivedCache(): void {
+  for (const [dataId, entry] of derivedCache) {
+    if (entry.variable.isDisposed || entry.variable.dataId !== dataId) {
+      tf.dispose([...entry.derived.values()]);
+      derivedCache.delete(dataId);
+    }
+  }
+}
+
+function derivedFilter(filter: tf.Tensor4D, key: string, make: () => tf.Tensor4D): tf.Tensor4D {
+  const hit = derivedCache.get(filter.dataId)?.derived.get(key);
+  if (hit) return hit;
+  sweepDerivedCache();
+  const variable = variableOf(filter.dataId);
+  if (!variable) return make();
+  let entry = derivedCache.get(filter.dataId);
+  if (!entry) derivedCache.set(filter.dataId, (entry = { variable, derived: new Map() }));
+  const t = tf.keep(make());
+  entry.derived.set(key, t);
+  return t;
+}
+
+/** Number of cached derived filters (for the leak tests). */
+export function derivedFilterCount(): number {
+  let n = 0;
+  for (const e of derivedCache.values()) n += e.derived.size;
+  return n;
+}
+
 export function conv2dInputGrad(dy: tf.Tensor4D, filter: tf.Tensor4D, xShape: number[], attrs: Conv2DAttrs): tf.Tensor4D {
   const info = tf.backend_util.computeConv2DInfo(
     xShape as [number, number, number, number], filter.shape, attrs.strides, 1, attrs.pad as never, attrs.dimRoundingMode);
@@ -65,7 +115,7 @@ export function conv2dInputGrad(dy: tf.Tensor4D, filter: tf.Tensor4D, xShape: nu
   const [H, W] = [info.inHeight, info.inWidth];
   let p = padOrCrop(dy, 1, kh - 1 - top, H + kh - 1 - info.outHeight - (kh - 1 - top));
   p = padOrCrop(p, 2, kw - 1 - left, W + kw - 1 - info.outWidth - (kw - 1 - left));
-  const flipped = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
+  const flipped = derivedFilter(filter, 'flip', () => flipFilter(filter));
   return tf.conv2d(p, flipped, 1, 'valid');
 }
 
@@ -96,8 +146,9 @@ export function conv2dInputGradStrided(dy: tf.Tensor4D, filter: tf.Tensor4D, xSh
           parts.push(tf.zeros([nH * nW, N * Cin]));
           continue;
         }
-        const sub = tf.stridedSlice(filter, [rh, rw, 0, 0], [kh, kw, filter.shape[2], filter.shape[3]], [sh, sw, 1, 1]) as tf.Tensor4D;
-        const flipped = tf.transpose(tf.reverse(sub, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
+        const flipped = derivedFilter(filter, `sub${rh},${rw}/${sh},${sw}`, () =>
+          flipFilter(tf.stridedSlice(filter, [rh, rw, 0, 0], [kh, kw, filter.shape[2], filter.shape[3]], [sh, sw, 1, 1]) as tf.Tensor4D),
+        );
         const q0 = (i0 + top - rh) / sh;
         const p0 = (j0 + left - rw) / sw;
         let p = padOrCrop(dy, 1, Lh - 1 - q0, q0 + nH - 1 - (info.outHeight - 1));
@@ -134,84 +185,47 @@ function gradFunc(dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs: tf.Nam
   const a = attrs as unknown as Conv2DAttrs;
   const fallback = () => stock!.gradFunc(dy, saved, attrs);
   const dil = pair(a.dilations ?? 1);
-  if (!enabled || tf.getBackend() !== 'wasm' || a.dataFormat === 'NCHW' || dil[0] !== 1 || dil[1] !== 1) {
+  if (!overridesEnabled() || a.dataFormat === 'NCHW' || dil[0] !== 1 || dil[1] !== 1) {
     return fallback();
   }
   const [x, filter] = saved as [tf.Tensor4D, tf.Tensor4D];
   const d = dy as tf.Tensor4D;
-  const [sh, sw] = pair(a.strides);
   return {
-    x: () => (sh === 1 && sw === 1 ? conv2dInputGrad(d, filter, x.shape, a) : conv2dInputGradStrided(d, filter, x.shape, a)),
+    x: () => inputGrad(d, filter, x.shape, a),
     filter: () => conv2dFilterGrad(x, d, filter.shape, a),
   };
 }
 
+function inputGrad(dy: tf.Tensor4D, filter: tf.Tensor4D, xShape: number[], a: Conv2DAttrs): tf.Tensor4D {
+  const [sh, sw] = pair(a.strides);
+  return sh === 1 && sw === 1 ? conv2dInputGrad(dy, filter, xShape, a) : conv2dInputGradStrided(dy, filter, xShape, a);
+}
+
 /**
- * tfjs-backend-wasm has no Conv2DBackpropFilter kernel, which fused convolutions with a linear
- * activation (conv → BatchNorm, as in ResNets) call in their gradient even when only the input
- * gradient is wanted. This kernel computes it with the forward-kernel formulation above: the
- * inputs are wrapped as tensors, the ops run nested (the tape is off inside a kernel), and the
- * result's buffer is handed to the engine.
+ * Kernel-level overrides on wasm, for every caller that reaches the backprop kernels directly
+ * (tfjs's fused convolution gradient, conv2dTranspose): Conv2DBackpropInput (the stock one is the
+ * naive loop) and Conv2DBackpropFilter (missing from tfjs-backend-wasm; conv layers with linear
+ * activation, e.g. conv → BatchNorm, call it in their gradient).
  */
 function conv2dBackpropFilterKernel(args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap; backend: tf.KernelBackend }): tf.TensorInfo {
-  const engine = tf.engine();
-  const backend = args.backend;
   const a = args.attrs as unknown as Conv2DAttrs & { filterShape: number[] };
   if (a.dataFormat === 'NCHW') throw new Error('Conv2DBackpropFilter on wasm: NCHW is not supported');
-  // tfjs counts references per buffer in the backend: wrapping a kernel input as a tensor takes
-  // one (released again when the wrapper is disposed), and the result keeps one for the engine,
-  // which tracks the returned buffer as the kernel's output
-  backend.incRef(args.inputs.x!.dataId);
-  backend.incRef(args.inputs.dy!.dataId);
-  const x = engine.makeTensorFromTensorInfo(args.inputs.x!, backend) as tf.Tensor4D;
-  const dy = engine.makeTensorFromTensorInfo(args.inputs.dy!, backend) as tf.Tensor4D;
-  const out = tf.tidy(() => conv2dFilterGrad(x, dy, a.filterShape, a));
-  backend.incRef(out.dataId);
-  const info = { dataId: out.dataId, shape: out.shape, dtype: out.dtype };
-  tf.dispose([x, dy, out]);
-  return info;
+  return runOpsInKernel(args, ['x', 'dy'], ([x, dy]) => conv2dFilterGrad(x as tf.Tensor4D, dy as tf.Tensor4D, a.filterShape, a));
 }
 
-/**
- * Zero-copy Identity on wasm. In gradient mode tfjs saves every kernel input by cloning it
- * (Identity); the stock wasm Identity copies the buffer under a new id, which also defeats the
- * XNNPACK packed-weight cache (keyed by buffer id), so every forward inside tf.grad re-packs the
- * weights. Sharing the buffer (one more reference), as the cpu backend does, avoids both. Kernels
- * never write into their inputs, so sharing is safe. String tensors keep the stock path.
- */
-let stockIdentity: tf.KernelFunc | null = null;
-function identityKernel(args: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
-  const x = args.inputs.x!;
-  if (x.dtype === 'string' || !enabled) return stockIdentity!(args as never) as tf.TensorInfo;
-  args.backend.incRef(x.dataId);
-  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+function conv2dBackpropInputKernel(args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap; backend: tf.KernelBackend }): tf.TensorInfo | null {
+  const a = args.attrs as unknown as Conv2DAttrs & { inputShape: number[] };
+  const dil = pair(a.dilations ?? 1);
+  if (a.dataFormat === 'NCHW' || dil[0] !== 1 || dil[1] !== 1) return null; // stock kernel
+  return runOpsInKernel(args, ['dy', 'filter'], ([dy, filter]) => inputGrad(dy as tf.Tensor4D, filter as tf.Tensor4D, a.inputShape, a));
 }
 
-/** Register the forward-kernel gradients for Conv2D and the wasm kernel overrides (idempotent). */
-export function installWasmGradients(): void {
-  enabled = true;
+/** Register the Conv2D gradient and the wasm backprop kernels (idempotent; see kernel-override.ts). */
+export function installConvOverrides(): void {
   if (stock) return;
-  const id = tf.getKernel('Identity', 'wasm');
-  if (id && !stockIdentity) {
-    stockIdentity = id.kernelFunc;
-    tf.unregisterKernel('Identity', 'wasm');
-    tf.registerKernel({ kernelName: 'Identity', backendName: 'wasm', kernelFunc: identityKernel as unknown as tf.KernelFunc });
-  }
-  if (!tf.getKernel('Conv2DBackpropFilter', 'wasm')) {
-    tf.registerKernel({ kernelName: 'Conv2DBackpropFilter', backendName: 'wasm', kernelFunc: conv2dBackpropFilterKernel as unknown as tf.KernelFunc });
-  }
+  registerKernelOverride('Conv2DBackpropFilter', conv2dBackpropFilterKernel);
+  registerKernelOverride('Conv2DBackpropInput', conv2dBackpropInputKernel);
   stock = tf.getGradient('Conv2D');
   if (!stock) throw new Error('tfjs has no registered Conv2D gradient to wrap');
-  const prevWarn = console.warn;
-  console.warn = () => {}; // tfjs warns "Overriding the gradient for 'Conv2D'": intended here
-  try {
-    tf.registerGradient({ kernelName: 'Conv2D', inputsToSave: ['x', 'filter'], gradFunc });
-  } finally {
-    console.warn = prevWarn;
-  }
-}
-
-/** Switch the override off (stock gradients) without unregistering; for side-by-side checks. */
-export function setWasmGradientsEnabled(on: boolean): void {
-  enabled = on;
+  registerGradientOverride({ kernelName: 'Conv2D', inputsToSave: ['x', 'filter'], gradFunc });
 }

@@ -1,7 +1,11 @@
-/** Model resolution for tasks: zoo name or folder path, sha256-verified, cached per process. */
+/**
+ * Model resolution for tasks: zoo name or folder path, sha256-verified, prepared for input
+ * gradients (engine/linear-conv.ts), cached per process.
+ */
 import type * as tf from '@tensorflow/tfjs';
 import { loadLayersModelFolder, ModelLoadError } from './io.ts';
 import { zooModel } from './zoo.ts';
+import { prepareForInputGradients } from '../engine/linear-conv.ts';
 
 const cache = new Map<string, Promise<tf.LayersModel>>();
 
@@ -10,7 +14,7 @@ export function loadTaskModel(ref: { name: string; sha256: string; path?: string
   let p = cache.get(key);
   if (!p) {
     const dir = ref.path ?? zooModel(ref.name)?.dir;
-    p = dir ? loadLayersModelFolder(dir, ref.sha256) : Promise.reject(new ModelLoadError(ref.name, 'not in the zoo and no path given'));
+    p = dir ? loadLayersModelFolder(dir, ref.sha256).then((m) => (prepareForInputGradients(m), m)) : Promise.reject(new ModelLoadError(ref.name, 'not in the zoo and no path given'));
     p.catch(() => cache.delete(key));
     cache.set(key, p);
   }
