@@ -1,6 +1,7 @@
 /**
  * `sigma-sweep agent`: a long-running worker. Per slot it pulls one task at a time from the durable
- * `agents` consumer, runs it on a tensor worker thread (so heartbeats keep flowing), calls
+ * `agents` consumer, runs it on the agent's tensor workers (one thread per slot, so heartbeats keep
+ * flowing; a task's batches spread over every idle worker, see tensor-pool.ts), calls
  * working() while it runs, publishes the result on the RESULTS stream (in parts under NATS's
  * max_payload) and acks the task only after JetStream acknowledged every part. A transient failure
  * naks with a delay; a permanent one (bad model file, unknown attack, shape mismatch) is reported
@@ -13,7 +14,8 @@ import { jetstream, type Consumer, type JsMsg } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { parseWire, splitResult, taskSchema, type Task, type TaskFailure } from '../schema/wire.ts';
-import { TaskFailedError, TensorWorker } from './tensor-worker.ts';
+import { TaskFailedError } from './tensor-worker.ts';
+import { TensorPool } from './tensor-pool.ts';
 import { connectNats, describeNats, type NatsSettings } from '../orchestrator/nats/connect.ts';
 import { names, type Names } from '../orchestrator/nats/streams.ts';
 import type { Logger } from '../orchestrator/log.ts';
@@ -87,8 +89,8 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
 
   const js = jetstream(nc);
   const consumer = await getConsumer(nc, n, log, stopped);
-  const workers = Array.from({ length: opts.slots }, () => new TensorWorker(opts.backend));
-  const info = consumer ? await workers[0].info() : { backend: 'unknown', device: 'unknown' };
+  const pool = new TensorPool(opts.slots, opts.backend);
+  const info = consumer ? await pool.info() : { backend: 'unknown', device: 'unknown' };
   const current = new Map<string, { task: Task; msg: JsMsg; attempt: number; startedAt: string }>();
 
   let kv = null as KV | null;
@@ -154,7 +156,7 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
     const hb = setInterval(() => msg.working(), heartbeatMs);
     log.info('task started', { task: task.key, sweep: task.sweepId, attack: task.attack.label, samples: task.sampleIndices.length, attempt, slot });
     try {
-      const result = await workers[slot].run(task, attempt, id);
+      const result = await pool.run(task, attempt, id);
       const parts = splitResult({ ...result, kind: 'result', sweepId: task.sweepId }, opts.samplesPerPart ?? 64);
       for (const p of parts) {
         await js.publish(n.resultSubject(task.sweepId), JSON.stringify(p), { msgID: `${task.key}:${attempt}:${p.part}`, timeout: 10_000 });
@@ -213,7 +215,7 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
     }
   }
   clearInterval(beatTimer);
-  await Promise.all(workers.map((w) => w.stop()));
+  await pool.stop();
   try {
     await kv?.delete(id);
   } catch {

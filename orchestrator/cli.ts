@@ -115,15 +115,20 @@ export function buildProgram(out: (s: string) => void, log: () => Logger): Comma
       .description('Run a sweep on this machine (in-process queue, embedded database by default) and print its table.')
       .argument('<spec>', 'sweep spec (YAML), e.g. examples/mnist-smoke.yaml')
       .addOption(new Option('--backend <name>', 'tensor backend').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'))
+      .addOption(
+        new Option('--slots <n>', 'tensor worker threads sharing the batches (1 = in this thread; results do not depend on it)')
+          .default(os.availableParallelism())
+          .argParser(positiveNumber('--slots')),
+      )
       .option('--force', 'rerun tasks that already have complete results', false)
       .option('--no-progress', 'no progress bar')
       .addOption(new Option('--format <fmt>', 'table format').choices(['markdown', 'csv', 'latex']).default('markdown')),
-  ).action(async (specFile: string, flags: StoreFlags & { backend: BackendRequest; force: boolean; progress: boolean; format: string }) => {
+  ).action(async (specFile: string, flags: StoreFlags & { backend: BackendRequest; slots: number; force: boolean; progress: boolean; format: string }) => {
     const spec = loadSpecFile(specFile);
     const store = await openStore(flags, log());
     try {
       const t0 = Date.now();
-      const report = await runEmbedded(spec, store, { backend: flags.backend, force: flags.force, log: log(), progress: flags.progress });
+      const report = await runEmbedded(spec, store, { backend: flags.backend, slots: Math.floor(flags.slots), force: flags.force, log: log(), progress: flags.progress });
       log().info('sweep finished', { sweep: report.sweepId, ran: report.completed, skipped: report.skipped, failed: report.failed.length, seconds: Math.round((Date.now() - t0) / 1000) });
       out(`sweep ${report.sweepId}\n\n`);
       out(renderTable(await store.summary(report.sweepId), parseFormat(flags.format)));

@@ -9,6 +9,9 @@ import { InProcessQueue } from './queue.ts';
 import type { SweepSpec } from './spec.ts';
 import type { Store } from './store.ts';
 import { runTask, isPermanentError } from '../agent/run-task.ts';
+import { TensorPool } from '../agent/tensor-pool.ts';
+import { TaskFailedError } from '../agent/tensor-worker.ts';
+import type { Task, TaskResult } from '../schema/wire.ts';
 import type { BackendRequest } from '../agent/engine/backend.ts';
 
 export interface EmbeddedRunOptions {
@@ -16,6 +19,11 @@ export interface EmbeddedRunOptions {
   force?: boolean;
   log: Logger;
   progress?: boolean;
+  /**
+   * Tensor workers: 1 runs everything in this thread; N > 1 starts N worker threads (one wasm or
+   * tfjs instance each) that share the tasks' batches (agent/tensor-pool.ts). Results are the same.
+   */
+  slots?: number;
 }
 
 export interface EmbeddedRunReport {
@@ -26,51 +34,66 @@ export interface EmbeddedRunReport {
   failed: { key: string; error: string }[];
 }
 
+type Execute = (task: Task, attempt: number, onProgress: (done: number) => void) => Promise<TaskResult>;
+
 export async function runEmbedded(spec: SweepSpec, store: Store, opts: EmbeddedRunOptions): Promise<EmbeddedRunReport> {
   const { sweepId, tasks } = planSweep(spec);
   await store.upsertSweep(sweepId, spec.name, spec);
   await store.upsertTasks(tasks);
   const complete = opts.force ? new Set<string>() : await store.completeTaskKeys(tasks.map((t) => t.key));
   const todo = tasks.filter((t) => !complete.has(t.key));
-  opts.log.info('sweep planned', { sweep: sweepId, tasks: tasks.length, toRun: todo.length, alreadyComplete: complete.size });
+  const slots = Math.max(1, Math.min(opts.slots ?? 1, todo.reduce((a, t) => a + Math.ceil(t.sampleIndices.length / t.batchSize), 0)));
+  opts.log.info('sweep planned', { sweep: sweepId, tasks: tasks.length, toRun: todo.length, alreadyComplete: complete.size, slots });
 
   const totalSamples = todo.reduce((a, t) => a + t.sampleIndices.length, 0);
   const bar = opts.progress === false ? null : new ProgressBar(totalSamples, 'samples');
+  const inTask = new Map<string, number>(); // samples finished in tasks still running
   let samplesDone = 0;
+  const showProgress = (label?: string) => bar?.update(samplesDone + [...inTask.values()].reduce((a, b) => a + b, 0), label);
   const queue = new InProcessQueue();
   queue.publish(todo);
   const report: EmbeddedRunReport = { sweepId, planned: tasks.length, skipped: complete.size, completed: 0, failed: [] };
 
-  for (let d = await queue.pull(); d; d = await queue.pull()) {
-    const { task } = d;
-    const label = `${task.attack.label}/${task.model.name}/${task.steps}`;
-    await store.markRunning(task.key, 'embedded');
-    const before = samplesDone;
-    try {
-      const result = await runTask(task, {
-        backend: opts.backend,
-        agentId: 'embedded',
-        attempt: d.attempt,
-        onProgress: (done) => bar?.update(before + done, label),
-      });
-      await store.recordResult(result);
-      samplesDone = before + task.sampleIndices.length;
-      report.completed++;
-      d.ack();
-    } catch (e) {
-      const err = e as Error;
-      bar?.update(before);
-      const permanent = isPermanentError(err);
-      opts.log.error('task failed', { task: task.key, attack: task.attack.label, attempt: d.attempt, permanent, error: err.message });
-      await store.markFailed(task.key, err.message);
-      if (permanent) {
-        report.failed.push({ key: task.key, error: err.message });
+  const pool = slots > 1 ? new TensorPool(slots, opts.backend ?? 'auto') : null;
+  const execute: Execute = pool
+    ? (task, attempt, onProgress) => pool.run(task, attempt, 'embedded', onProgress)
+    : (task, attempt, onProgress) => runTask(task, { backend: opts.backend, agentId: 'embedded', attempt, onProgress });
+
+  // with a pool, up to `slots` tasks are in hand at once; their batches share the workers
+  const loop = async () => {
+    for (let d = await queue.pull(); d; d = await queue.pull()) {
+      const { task } = d;
+      const label = `${task.attack.label}/${task.model.name}/${task.steps}`;
+      await store.markRunning(task.key, 'embedded');
+      inTask.set(task.key, 0);
+      try {
+        const result = await execute(task, d.attempt, (done) => (inTask.set(task.key, done), showProgress(label)));
+        await store.recordResult(result);
+        samplesDone += task.sampleIndices.length;
+        report.completed++;
         d.ack();
-      } else {
-        d.nak();
-        if (d.attempt >= 3) report.failed.push({ key: task.key, error: err.message });
+      } catch (e) {
+        const err = e as Error;
+        const permanent = err instanceof TaskFailedError ? err.permanent : isPermanentError(err);
+        opts.log.error('task failed', { task: task.key, attack: task.attack.label, attempt: d.attempt, permanent, error: err.message });
+        await store.markFailed(task.key, err.message);
+        if (permanent) {
+          report.failed.push({ key: task.key, error: err.message });
+          d.ack();
+        } else {
+          d.nak();
+          if (d.attempt >= 3) report.failed.push({ key: task.key, error: err.message });
+        }
+      } finally {
+        inTask.delete(task.key);
+        showProgress();
       }
     }
+  };
+  try {
+    await Promise.all(Array.from({ length: slots }, loop));
+  } finally {
+    await pool?.stop();
   }
   bar?.finish();
   return report;

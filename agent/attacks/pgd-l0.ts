@@ -84,7 +84,7 @@ export async function pgdL0(model: Classifier, inputs: tf.Tensor4D, labels: tf.T
           const misT = tf.tensor1d(mis.map((m, k) => Number(m && eligible[k])), 'bool').reshape([B, 1, 1]);
           const newAdv = tf.where(tf.broadcastTo(misT, [B, P, C]), x2, adv);
           const g = tf.div(res.grad, tf.add(tf.sum(tf.abs(res.grad), [1, 2], true), 1e-10));
-          const noise = tf.mul(tf.sub(tf.randomUniform([B, P, C], 0, 1, 'float32', o.seed * 1000000 + r * 10000 + i), 0.5), 1e-12);
+          const noise = tf.mul(tf.sub(tf.randomUniform([B, P, C], 0, 1, 'float32', o.seed * 1000000 + r * 10000 + i + 1), 0.5), 1e-12); // +1: tfjs treats seed 0 as unseeded
           const moved = tf.add(x2, tf.add(noise, tf.mul(g, o.stepSize)));
           return { adv: newAdv as tf.Tensor3D, x2: moved as tf.Tensor3D };
         });
