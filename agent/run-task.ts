@@ -9,6 +9,7 @@ import os from 'node:os';
 import { selectBackend, type BackendRequest } from './engine/backend.ts';
 import { MeteredModel } from './engine/metered-model.ts';
 import { memoryPeak } from './engine/memory.ts';
+import { checkBatchFits, probeHeap } from './engine/heap-guard.ts';
 import { getAttack } from './attacks/registry.ts';
 import { loadDataset } from './data/datasets.ts';
 import { gather } from './data/select.ts';
@@ -32,7 +33,7 @@ export class PermanentTaskError extends Error {
 }
 
 /** Error types that will fail the same way on every retry (bad model file, unknown attack, bad data). */
-const PERMANENT_ERRORS = new Set(['PermanentTaskError', 'ModelLoadError', 'UnknownAttackError', 'UnknownDatasetError', 'IdxFormatError', 'ZodError', 'WireFormatError']);
+const PERMANENT_ERRORS = new Set(['PermanentTaskError', 'BatchTooLargeError', 'ModelLoadError', 'UnknownAttackError', 'UnknownDatasetError', 'IdxFormatError', 'ZodError', 'WireFormatError']);
 
 /** Whether retrying a task that failed with `err` is pointless (embedded runner and agents alike). */
 export function isPermanentError(err: unknown): boolean {
@@ -56,9 +57,14 @@ export async function runTask(task: Task, opts: RunTaskOptions = {}): Promise<Ta
     if (i >= ds.count) throw new PermanentTaskError(`sample index ${i} is outside ${ds.name}/${ds.split} (0..${ds.count - 1})`);
   }
 
+  const total = task.sampleIndices.length;
+  if (backend.backend === 'wasm') {
+    // refuse, before any work, a batch that would not fit in wasm's 4 GiB heap (engine/heap-guard.ts)
+    const est = probeHeap(net, [h, w, c], (x) => tf.dispose(model.valueAndGradUncounted(x)));
+    checkBatchFits(est, Math.min(task.batchSize, total), `model ${task.model.name}`);
+  }
   const samples: SampleResult[] = [];
   const batches: BatchMetric[] = [];
-  const total = task.sampleIndices.length;
   for (let b = 0, batchIndex = 0; b < total; b += task.batchSize, batchIndex++) {
     const idx = task.sampleIndices.slice(b, b + task.batchSize);
     const n = idx.length;

@@ -32,6 +32,14 @@ export class MeteredModel implements Classifier {
     return this.net.apply(x, { training: false }) as tf.Tensor2D;
   }
 
+  /** One forward + input gradient of sum(logits), not counted (engine probes, not attack queries). */
+  valueAndGradUncounted(x: tf.Tensor4D): tf.Tensor[] {
+    const d = tf.zerosLike(x);
+    const { logits, grad } = this.gradStep(x, d, (lg) => tf.sum(lg));
+    d.dispose();
+    return [logits, grad];
+  }
+
   valueAndGrad(
     x: tf.Tensor4D,
     delta: tf.Tensor4D,
@@ -40,6 +48,14 @@ export class MeteredModel implements Classifier {
     const n = x.shape[0];
     this.forwards += n;
     this.backwards += n;
+    return this.gradStep(x, delta, loss);
+  }
+
+  private gradStep(
+    x: tf.Tensor4D,
+    delta: tf.Tensor4D,
+    loss: (logits: tf.Tensor2D, delta: tf.Tensor4D) => tf.Scalar,
+  ): { logits: tf.Tensor2D; grad: tf.Tensor4D } {
     let logits: tf.Tensor2D | null = null;
     const grad = tf.grad((d: tf.Tensor) => {
       const lg = this.net.apply(tf.add(x, d), { training: false }) as tf.Tensor2D;
