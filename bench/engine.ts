@@ -1,25 +1,44 @@
 /**
- * npm run bench:engine — attack-step and forward times of the zoo SmallCNN, measured side by side
- * in one run: wasm with the stock gradient kernels, wasm with the forward-kernel Conv2D gradients
- * (agent/engine/conv-grad.ts), and the cpu backend (batch 32 only; it is slow). Each number is the
- * median of `--repeats` timed runs after one warm-up. Also prints the wasm FLOP rate of a large
- * float32 matmul as this machine's practical ceiling, and what fraction of it a step reaches.
- * (PyTorch side by side and the CIFAR ResNet-18 are not in this version; see issue 4.)
+ * npm run bench:engine — the attack engine, measured side by side in one run:
+ *
+ * 1. attack step (forward + input gradient of sum(max logit)) and forward times of the zoo MNIST
+ *    SmallCNN (batch 32 and 128) and a CIFAR ResNet-18 (batch 32, random weights) on wasm with the
+ *    stock kernels, wasm with our overrides (agent/engine/overrides.ts), the cpu backend (SmallCNN
+ *    b32 only: it is slow), and PyTorch with the same thread count (bench/torch_engine.py; only where
+ *    python3 can import torch: Debian's python3-torch, with libopenblas0-pthread);
+ * 2. this machine's practical FLOP ceiling (a 1024³ float32 matmul on wasm) and the share of it a
+ *    step reaches;
+ * 3. whole-agent throughput: a σ-zero task (MNIST, 128 samples in batches of 32, 20 steps) on a
+ *    TensorPool of 1 slot and of every core, in samples·steps per second.
+ * Each time is the median of --repeats runs after one warm-up. tfjs-wasm runs one thread in Node, so
+ * PyTorch is pinned to one thread too (--torch-threads to change).
  */
 import * as tf from '@tensorflow/tfjs';
+import { spawnSync } from 'node:child_process';
+import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { selectBackend } from '../agent/engine/backend.ts';
 import { setWasmOverridesEnabled } from '../agent/engine/overrides.ts';
-import { loadTaskModel } from '../agent/models/load.ts';
+import { prepareForInputGradients } from '../agent/engine/linear-conv.ts';
+import { loadLayersModelFolder } from '../agent/models/io.ts';
+import { buildResNet18 } from '../agent/models/resnet18.ts';
 import { zooModel } from '../agent/models/zoo.ts';
+import { TensorPool } from '../agent/tensor-pool.ts';
+import type { Task } from '../schema/wire.ts';
 
-const { values } = parseArgs({ options: { repeats: { type: 'string', default: '5' } } });
+const { values } = parseArgs({
+  options: {
+    repeats: { type: 'string', default: '5' },
+    'torch-threads': { type: 'string', default: '1' },
+    'skip-stock-resnet': { type: 'boolean', default: false },
+  },
+});
 const REPEATS = Number(values.repeats);
 
-async function median(fn: () => Promise<void>): Promise<number> {
-  await fn(); // warm-up (kernel set-up, weight packing)
+async function median(fn: () => Promise<void> | void, repeats = REPEATS): Promise<number> {
+  await fn(); // warm-up (kernel set-up, weight packing, derived filters)
   const t: number[] = [];
-  for (let i = 0; i < REPEATS; i++) {
+  for (let i = 0; i < repeats; i++) {
     const t0 = performance.now();
     await fn();
     t.push(performance.now() - t0);
@@ -27,63 +46,175 @@ async function median(fn: () => Promise<void>): Promise<number> {
   return t.sort((a, b) => a - b)[Math.floor(t.length / 2)];
 }
 
-// multiply-accumulates of one SmallCNN forward per sample (valid 3×3 convs, dense layers)
-const SMALLCNN_MACS = 26 * 26 * 32 * 9 + 24 * 24 * 32 * 32 * 9 + 10 * 10 * 64 * 32 * 9 + 8 * 8 * 64 * 64 * 9 + 1024 * 200 + 200 * 200 + 200 * 10;
+/** Multiply-accumulates of one forward per sample: conv and dense layers. */
+function forwardMacs(model: tf.LayersModel): number {
+  let macs = 0;
+  for (const l of model.layers) {
+    const cls = l.getClassName();
+    const kernel = l.getWeights()[0];
+    if (cls === 'Conv2D' && kernel) {
+      const [, oh, ow, cout] = l.outputShape as number[];
+      const [kh, kw, cin] = kernel.shape;
+      macs += oh * ow * cout * kh * kw * cin;
+    } else if (cls === 'Dense' && kernel) {
+      macs += kernel.shape[0] * kernel.shape[1]!;
+    }
+  }
+  return macs;
+}
 
-async function measure(batch: number) {
-  const z = zooModel('mnist-smallcnn')!;
-  const net = await loadTaskModel({ name: 'mnist-smallcnn', sha256: z.sha256 });
-  const x = tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', 1) as tf.Tensor4D;
-  const forward = () => median(async () => {
-    const y = tf.tidy(() => net.apply(x, { training: false }) as tf.Tensor);
-    await y.data();
-    y.dispose();
-  });
-  const step = () => median(async () => {
-    const g = tf.tidy(() => tf.grad((d: tf.Tensor) => tf.sum(tf.max(net.apply(tf.add(x, d), { training: false }) as tf.Tensor, 1)))(tf.zerosLike(x)));
-    await g.data();
-    g.dispose();
-  });
-  return { forward, step, dispose: () => x.dispose() };
+function timers(net: tf.LayersModel, shape: [number, number, number, number]) {
+  const x = tf.randomUniform(shape, 0, 1, 'float32', 1) as tf.Tensor4D;
+  const zero = tf.zerosLike(x);
+  const loss = (d: tf.Tensor) => tf.sum(tf.max(net.apply(tf.add(x, d), { training: false }) as tf.Tensor, 1)) as tf.Scalar;
+  return {
+    forward: () =>
+      median(() => {
+        const y = tf.tidy(() => net.apply(x, { training: false }) as tf.Tensor);
+        y.dataSync();
+        y.dispose();
+      }),
+    step: (repeats = REPEATS) =>
+      median(() => {
+        const g = tf.grad(loss)(zero);
+        g.dataSync();
+        g.dispose();
+      }, repeats),
+    dispose: () => tf.dispose([x, zero]),
+  };
 }
 
 async function matmulGflops(): Promise<number> {
   const n = 1024;
-  const a = tf.randomNormal([n, n]);
-  const b = tf.randomNormal([n, n]);
-  const ms = await median(async () => {
+  const a = tf.randomNormal([n, n], 0, 1, 'float32', 1);
+  const b = tf.randomNormal([n, n], 0, 1, 'float32', 2);
+  const ms = await median(() => {
     const c = tf.matMul(a, b);
-    await c.data();
+    c.dataSync();
     c.dispose();
   });
   tf.dispose([a, b]);
   return (2 * n ** 3) / (ms / 1000) / 1e9;
 }
 
-console.log(`# bench:engine (${new Date().toISOString()}, tfjs ${tf.version.tfjs}, median of ${REPEATS})\n`);
-const rows: string[] = [];
+interface TorchResult {
+  torch: string;
+  threads: number;
+  blas: string;
+  results: Record<string, { forward: number; step: number }>;
+}
+
+function runTorch(): TorchResult | string {
+  const candidates = [process.env.PYTHON, 'python3', '/usr/bin/python3'].filter((p): p is string => !!p);
+  const python = candidates.find((p) => spawnSync(p, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
+  if (!python) return 'PyTorch not found (apt-get install python3-torch libopenblas0-pthread)';
+  const r = spawnSync(python, ['bench/torch_engine.py', '--threads', values['torch-threads']!, '--repeats', String(REPEATS)], { encoding: 'utf8' });
+  if (r.status !== 0) return `bench/torch_engine.py failed: ${r.stderr.trim().split('\n').at(-1)}`;
+  return JSON.parse(r.stdout) as TorchResult;
+}
+
+async function agentThroughput(slots: number): Promise<number> {
+  const z = zooModel('mnist-smallcnn')!;
+  const task: Task = {
+    key: 'bench'.padEnd(32, '0'),
+    sweepId: 'bench',
+    dataset: { name: 'mnist', split: 'test' },
+    sampleIndices: Array.from({ length: 128 }, (_, i) => i),
+    model: { name: 'mnist-smallcnn', sha256: z.sha256 },
+    attack: { label: 'sigma-zero', name: 'sigma-zero', options: {} },
+    steps: 20,
+    batchSize: 32,
+    seed: 0,
+  };
+  const pool = new TensorPool(slots, 'wasm');
+  try {
+    await pool.info();
+    await pool.run({ ...task, sampleIndices: task.sampleIndices.slice(0, 32 * slots), steps: 2 }, 1, 'bench'); // every worker loads the model
+    const t0 = performance.now();
+    await pool.run(task, 1, 'bench');
+    return (task.sampleIndices.length * task.steps) / ((performance.now() - t0) / 1000);
+  } finally {
+    await pool.stop();
+  }
+}
+
+const cpuModel = os.cpus()[0]?.model.trim() ?? 'unknown cpu';
+console.log(`# bench:engine (${new Date().toISOString()}, tfjs ${tf.version.tfjs}, ${cpuModel}, ${os.availableParallelism()} cores, median of ${REPEATS})\n`);
+
+const torch = runTorch();
 await selectBackend('wasm');
 const ceiling = await matmulGflops();
+
+interface Row {
+  model: string;
+  batch: number;
+  forward: number;
+  stock: number | null;
+  fast: number;
+  cpu: number | null;
+  macs: number;
+  torchKey: string;
+}
+const rows: Row[] = [];
+const z = zooModel('mnist-smallcnn')!;
+
 for (const batch of [32, 128]) {
-  const m = await measure(batch);
+  const net = await loadLayersModelFolder(z.dir, z.sha256); // relu convs only: nothing to prepare
+  const m = timers(net, [batch, 28, 28, 1]);
   setWasmOverridesEnabled(false);
-  const stockStep = await m.step();
+  const stock = await m.step();
   setWasmOverridesEnabled(true);
-  const fastStep = await m.step();
-  const fwd = await m.forward();
+  const fast = await m.step();
+  const forward = await m.forward();
   m.dispose();
-  const gflops = (2 * 2 * SMALLCNN_MACS * batch) / (fastStep / 1000) / 1e9; // forward + input-gradient backward ≈ 2× the forward MACs
-  rows.push(`| SmallCNN | ${batch} | wasm | ${fwd.toFixed(1)} | ${stockStep.toFixed(1)} | ${fastStep.toFixed(1)} | ${(stockStep / fastStep).toFixed(2)}× | ${((100 * gflops) / ceiling).toFixed(0)} % |`);
+  rows.push({ model: 'MNIST SmallCNN', batch, forward, stock, fast, cpu: null, macs: forwardMacs(net), torchKey: `smallcnn${batch}` });
+}
+{
+  const stockNet = buildResNet18(1); // stock: fused linear convs, stock kernels
+  const fastNet = buildResNet18(1); // same weights, prepared for input gradients
+  prepareForInputGradients(fastNet);
+  let stock: number | null = null;
+  if (!values['skip-stock-resnet']) {
+    setWasmOverridesEnabled(false);
+    const s = timers(stockNet, [32, 32, 32, 3]);
+    stock = await s.step(Math.min(REPEATS, 3)); // ~17 s a step: at most 3 repeats
+    s.dispose();
+  }
+  setWasmOverridesEnabled(true);
+  const f = timers(fastNet, [32, 32, 32, 3]);
+  const fast = await f.step();
+  const forward = await f.forward();
+  f.dispose();
+  rows.push({ model: 'CIFAR ResNet-18', batch: 32, forward, stock, fast, cpu: null, macs: forwardMacs(fastNet), torchKey: 'resnet18-32' });
 }
 await selectBackend('cpu');
 {
-  const m = await measure(32);
-  const fwd = await m.forward();
-  const st = await m.step();
+  const net = await loadLayersModelFolder(z.dir, z.sha256);
+  const m = timers(net, [32, 28, 28, 1]);
+  rows[0].cpu = await m.step(Math.min(REPEATS, 3));
   m.dispose();
-  rows.push(`| SmallCNN | 32 | cpu | ${fwd.toFixed(1)} | ${st.toFixed(1)} | – | – | – |`);
 }
-console.log(`wasm float32 matmul 1024³: ${ceiling.toFixed(1)} GFLOP/s (single thread: tfjs-wasm runs one thread in Node)\n`);
-console.log('| model | batch | backend | forward ms | step ms, stock kernels | step ms, forward-kernel conv grads | speed-up | % of matmul ceiling |');
-console.log('|---|---:|---|---:|---:|---:|---:|---:|');
-for (const r of rows) console.log(r);
+
+const cores = os.availableParallelism();
+const thr1 = await agentThroughput(1);
+const thrAll = await agentThroughput(cores);
+
+const f1 = (v: number | null | undefined) => (v == null ? '–' : v.toFixed(1));
+const pct = (step: number, macs: number, batch: number) => `${((100 * (4 * macs * batch)) / (step / 1000) / 1e9 / ceiling).toFixed(0)} %`; // step ≈ 2 × forward FLOPs = 4 × MACs
+console.log(`wasm float32 matmul 1024³: ${ceiling.toFixed(1)} GFLOP/s (this machine's practical wasm ceiling; tfjs-wasm runs one thread in Node)`);
+console.log(typeof torch === 'string' ? `PyTorch: ${torch}` : `PyTorch ${torch.torch}, ${torch.threads} thread(s), BLAS ${torch.blas}`);
+console.log('');
+console.log('| model | batch | wasm forward ms | wasm step ms, stock | wasm step ms, overrides | speed-up | cpu step ms | PyTorch forward ms | PyTorch step ms | wasm step / PyTorch step | step, % of wasm ceiling |');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+for (const r of rows) {
+  const t = typeof torch === 'string' ? undefined : torch.results[r.torchKey];
+  console.log(
+    `| ${r.model} | ${r.batch} | ${f1(r.forward)} | ${f1(r.stock)} | ${f1(r.fast)} | ${r.stock ? (r.stock / r.fast).toFixed(2) + '×' : '–'} | ${f1(r.cpu)} | ${f1(t?.forward)} | ${f1(t?.step)} | ${t ? (r.fast / t.step).toFixed(2) + '×' : '–'} | ${pct(r.fast, r.macs, r.batch)} |`,
+  );
+}
+console.log('');
+console.log('| agent (σ-zero, MNIST SmallCNN, 128 samples, batch 32, 20 steps, wasm) | samples·steps / s |');
+console.log('|---|---:|');
+console.log(`| 1 slot | ${thr1.toFixed(0)} |`);
+console.log(`| ${cores} slots | ${thrAll.toFixed(0)} |`);
+console.log(`| ratio | ${(thrAll / thr1).toFixed(2)}× |`);

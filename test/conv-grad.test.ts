@@ -49,10 +49,10 @@ describe('Conv2D gradients through the forward convolution', () => {
         const [gx, gf] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.s, c.pad as 'same'))([x, f], dy);
         const attrs = { strides: c.s, pad: c.pad, dataFormat: 'NHWC' as const, dilations: 1 as const };
         const label = JSON.stringify(c);
-        expect(maxRelDiff(conv2dFilterGrad(x, dy, f.shape, attrs as never), gf), label).toBeLessThan(1e-5);
-        if (c.s[0] === 1 && c.s[1] === 1) expect(maxRelDiff(conv2dInputGrad(dy, f, x.shape, attrs as never), gx), label).toBeLessThan(1e-5);
+        expect(maxRelDiff(conv2dFilterGrad(x, dy, f.shape, attrs as never), gf), label).toBeLessThan(1e-6);
+        if (c.s[0] === 1 && c.s[1] === 1) expect(maxRelDiff(conv2dInputGrad(dy, f, x.shape, attrs as never), gx), label).toBeLessThan(1e-6);
         // the residue-class path is exact for every stride, 1 included
-        expect(maxRelDiff(conv2dInputGradStrided(dy, f, x.shape, attrs as never), gx), label).toBeLessThan(1e-5);
+        expect(maxRelDiff(conv2dInputGradStrided(dy, f, x.shape, attrs as never), gx), label).toBeLessThan(1e-6);
       });
     }
   });
@@ -81,8 +81,8 @@ describe('Conv2D gradients through the forward convolution', () => {
     const cpu = await modelGrads('cpu', build, xs, shape);
     const wasm = await modelGrads('wasm', build, xs, shape);
     const close = (a: number[], b: number[]) => Math.max(...a.map((v, i) => Math.abs(v - b[i]))) / Math.max(...b.map(Math.abs));
-    expect(close(wasm.gx, cpu.gx)).toBeLessThan(1e-5);
-    expect(close(wasm.gk, cpu.gk)).toBeLessThan(1e-5);
+    expect(close(wasm.gx, cpu.gx)).toBeLessThan(1e-6);
+    expect(close(wasm.gk, cpu.gk)).toBeLessThan(1e-6);
     expect(wasm.leaked).toEqual([0, 0]);
   }
 

@@ -19,6 +19,7 @@
  * backend, or for NCHW / dilated convolutions, the stock gradient runs unchanged.
  */
 import * as tf from '@tensorflow/tfjs';
+import { derivedFromWeight } from './derived-cache.ts';
 import { overridesEnabled, registerGradientOverride, registerKernelOverride, runOpsInKernel } from './kernel-override.ts';
 
 type Conv2DAttrs = {
@@ -62,51 +63,6 @@ function flipFilter(f: tf.Tensor4D): tf.Tensor4D {
   return tf.transpose(tf.reverse(f, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
 }
 
-/**
- * Derived filters of model weights, cached per weight buffer: weights are constant during an
- * attack, and a stable derived tensor also lets XNNPACK keep its packed copy (its operator cache is
- * keyed by the filter's buffer), instead of flipping, slicing and re-packing every filter at every
- * step. Only filters whose buffer belongs to a registered tf.Variable are cached (any other tensor
- * could be disposed and its buffer id reused); entries of variables that are gone or were
- * re-assigned are disposed at the next miss.
- */
-const derivedCache = new Map<object, { variable: tf.Variable; derived: Map<string, tf.Tensor4D> }>();
-
-function variableOf(dataId: object): tf.Variable | undefined {
-  const vars = tf.engine().state.registeredVariables;
-  for (const name in vars) if (vars[name].dataId === dataId) return vars[name];
-  return undefined;
-}
-
-function sweepDerivedCache(): void {
-  for (const [dataId, entry] of derivedCache) {
-    if (entry.variable.isDisposed || entry.variable.dataId !== dataId) {
-      tf.dispose([...entry.derived.values()]);
-      derivedCache.delete(dataId);
-    }
-  }
-}
-
-function derivedFilter(filter: tf.Tensor4D, key: string, make: () => tf.Tensor4D): tf.Tensor4D {
-  const hit = derivedCache.get(filter.dataId)?.derived.get(key);
-  if (hit) return hit;
-  sweepDerivedCache();
-  const variable = variableOf(filter.dataId);
-  if (!variable) return make();
-  let entry = derivedCache.get(filter.dataId);
-  if (!entry) derivedCache.set(filter.dataId, (entry = { variable, derived: new Map() }));
-  const t = tf.keep(make());
-  entry.derived.set(key, t);
-  return t;
-}
-
-/** Number of cached derived filters (for the leak tests). */
-export function derivedFilterCount(): number {
-  let n = 0;
-  for (const e of derivedCache.values()) n += e.derived.size;
-  return n;
-}
-
 export function conv2dInputGrad(dy: tf.Tensor4D, filter: tf.Tensor4D, xShape: number[], attrs: Conv2DAttrs): tf.Tensor4D {
   const info = tf.backend_util.computeConv2DInfo(
     xShape as [number, number, number, number], filter.shape, attrs.strides, 1, attrs.pad as never, attrs.dimRoundingMode);
@@ -115,7 +71,7 @@ export function conv2dInputGrad(dy: tf.Tensor4D, filter: tf.Tensor4D, xShape: nu
   const [H, W] = [info.inHeight, info.inWidth];
   let p = padOrCrop(dy, 1, kh - 1 - top, H + kh - 1 - info.outHeight - (kh - 1 - top));
   p = padOrCrop(p, 2, kw - 1 - left, W + kw - 1 - info.outWidth - (kw - 1 - left));
-  const flipped = derivedFilter(filter, 'flip', () => flipFilter(filter));
+  const flipped = derivedFromWeight(filter, 'flip', () => flipFilter(filter));
   return tf.conv2d(p, flipped, 1, 'valid');
 }
 
@@ -146,7 +102,7 @@ export function conv2dInputGradStrided(dy: tf.Tensor4D, filter: tf.Tensor4D, xSh
           parts.push(tf.zeros([nH * nW, N * Cin]));
           continue;
         }
-        const flipped = derivedFilter(filter, `sub${rh},${rw}/${sh},${sw}`, () =>
+        const flipped = derivedFromWeight(filter, `sub${rh},${rw}/${sh},${sw}`, () =>
           flipFilter(tf.stridedSlice(filter, [rh, rw, 0, 0], [kh, kw, filter.shape[2], filter.shape[3]], [sh, sw, 1, 1]) as tf.Tensor4D),
         );
         const q0 = (i0 + top - rh) / sh;

@@ -37,8 +37,7 @@ export function maxPoolGradNonOverlapping(x: Float32Array, dy: Float32Array, dx:
   const [sh, sw, kh, kw] = [info.strideHeight, info.strideWidth, info.effectiveFilterHeight, info.effectiveFilterWidth];
   const { top, left } = info.padInfo;
   dx.fill(0);
-  const best = new Float32Array(C);
-  const pos = new Int32Array(C);
+  const bases = new Int32Array(kh * kw); // offsets of the window's pixels (channel 0)
   for (let b = 0; b < N; b++) {
     for (let oh = 0; oh < OH; oh++) {
       const h0 = Math.max(0, oh * sh - top);
@@ -46,22 +45,21 @@ export function maxPoolGradNonOverlapping(x: Float32Array, dy: Float32Array, dx:
       for (let ow = 0; ow < OW; ow++) {
         const w0 = Math.max(0, ow * sw - left);
         const w1 = Math.min(W, ow * sw - left + kw);
-        best.fill(-Infinity);
-        pos.fill(-1);
-        for (let h = h0; h < h1; h++) {
-          for (let w = w0; w < w1; w++) {
-            const base = ((b * H + h) * W + w) * C;
-            for (let c = 0; c < C; c++) {
-              const v = x[base + c];
-              if (v >= best[c]) {
-                best[c] = v;
-                pos[c] = base + c;
-              }
+        let n = 0;
+        for (let h = h0; h < h1; h++) for (let w = w0; w < w1; w++) bases[n++] = ((b * H + h) * W + w) * C;
+        const out = ((b * OH + oh) * OW + ow) * C;
+        for (let c = 0; c < C; c++) {
+          let best = -Infinity;
+          let pos = -1;
+          for (let k = 0; k < n; k++) {
+            const v = x[bases[k] + c];
+            if (v >= best) {
+              best = v;
+              pos = bases[k] + c;
             }
           }
+          if (pos >= 0) dx[pos] = dy[out + c];
         }
-        const out = ((b * OH + oh) * OW + ow) * C;
-        for (let c = 0; c < C; c++) if (pos[c] >= 0) dx[pos[c]] = dy[out + c];
       }
     }
   }
