@@ -230,7 +230,7 @@ export function buildProgram(out: (s: string) => void, log: () => Logger): Comma
     program
       .command('agent')
       .description('Run a worker: pull tasks from NATS JetStream, run the attacks on this machine, publish the results. SIGTERM drains.')
-      .addOption(new Option('--slots <n>', 'tasks run in parallel, one tensor worker thread each (default: the number of cores)').default(os.availableParallelism()).argParser(positiveNumber('--slots')))
+      .addOption(new Option('--slots <n>', 'tensor worker threads (one wasm/tfjs instance each); tasks and their batches share them (default: the number of cores)').default(os.availableParallelism()).argParser(positiveNumber('--slots')))
       .addOption(new Option('--backend <name>', 'tensor backend').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'))
       .option('--id <id>', 'agent id in the registry (default: host-pid)')
       .addOption(new Option('--drain-timeout <seconds>', 'on SIGTERM, how long to let running tasks finish before handing them back').default(30).argParser(positiveNumber('--drain-timeout'))),

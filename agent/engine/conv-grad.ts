@@ -69,10 +69,15 @@ export function conv2dInputGrad(dy: tf.Tensor4D, filter: tf.Tensor4D, xShape: nu
   const [kh, kw] = [info.filterHeight, info.filterWidth];
   const { top, left } = info.padInfo;
   const [H, W] = [info.inHeight, info.inWidth];
-  let p = padOrCrop(dy, 1, kh - 1 - top, H + kh - 1 - info.outHeight - (kh - 1 - top));
-  p = padOrCrop(p, 2, kw - 1 - left, W + kw - 1 - info.outWidth - (kw - 1 - left));
+  const [pt, pb] = [kh - 1 - top, H + kh - 1 - info.outHeight - (kh - 1 - top)];
+  const [pl, pr] = [kw - 1 - left, W + kw - 1 - info.outWidth - (kw - 1 - left)];
+  // crop where the forward padding exceeded the filter (rare); the rest of the padding is the
+  // convolution's own (implicit in XNNPACK: no padded copy of dy)
+  let p = padOrCrop(dy, 1, Math.min(0, pt), Math.min(0, pb));
+  p = padOrCrop(p, 2, Math.min(0, pl), Math.min(0, pr));
   const flipped = derivedFromWeight(filter, 'flip', () => flipFilter(filter));
-  return tf.conv2d(p, flipped, 1, 'valid');
+  const pad: tf.backend_util.ExplicitPadding = [[0, 0], [Math.max(0, pt), Math.max(0, pb)], [Math.max(0, pl), Math.max(0, pr)], [0, 0]];
+  return tf.conv2d(p, flipped, 1, pad);
 }
 
 const interleaveCache = new Map<string, Int32Array>();

@@ -38,6 +38,8 @@ export function maxPoolGradNonOverlapping(x: Float32Array, dy: Float32Array, dx:
   const { top, left } = info.padInfo;
   dx.fill(0);
   const bases = new Int32Array(kh * kw); // offsets of the window's pixels (channel 0)
+  const best = new Float32Array(C);
+  const pos = new Int32Array(C);
   for (let b = 0; b < N; b++) {
     for (let oh = 0; oh < OH; oh++) {
       const h0 = Math.max(0, oh * sh - top);
@@ -47,19 +49,28 @@ export function maxPoolGradNonOverlapping(x: Float32Array, dy: Float32Array, dx:
         const w1 = Math.min(W, ow * sw - left + kw);
         let n = 0;
         for (let h = h0; h < h1; h++) for (let w = w0; w < w1; w++) bases[n++] = ((b * H + h) * W + w) * C;
-        const out = ((b * OH + oh) * OW + ow) * C;
+        if (n === 0) continue; // a window entirely in the padding
+        // channels innermost: contiguous reads. The first pixel starts the search (NaN: no
+        // position yet), later pixels win ties (>=) and never win with NaN
+        const b0 = bases[0];
         for (let c = 0; c < C; c++) {
-          let best = -Infinity;
-          let pos = -1;
-          for (let k = 0; k < n; k++) {
-            const v = x[bases[k] + c];
-            if (v >= best) {
-              best = v;
-              pos = bases[k] + c;
+          const v = x[b0 + c];
+          const ok = v === v;
+          best[c] = ok ? v : -Infinity;
+          pos[c] = ok ? b0 + c : -1;
+        }
+        for (let k = 1; k < n; k++) {
+          const bk = bases[k];
+          for (let c = 0; c < C; c++) {
+            const v = x[bk + c];
+            if (v >= best[c]) {
+              best[c] = v;
+              pos[c] = bk + c;
             }
           }
-          if (pos >= 0) dx[pos] = dy[out + c];
         }
+        const out = ((b * OH + oh) * OW + ow) * C;
+        for (let c = 0; c < C; c++) if (pos[c] >= 0) dx[pos[c]] = dy[out + c];
       }
     }
   }
