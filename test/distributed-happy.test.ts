@@ -71,6 +71,32 @@ describe('distributed sweep (NATS JetStream + PostgreSQL)', () => {
     }
   });
 
+  it('an agent with 2 slots spreads one task\'s batches over both, with the per-sample results of a 1-slot embedded run', async () => {
+    await stopAgents(agents.splice(0)); // only the 2-slot agent may take this task
+    const spec = tinySweep('slots', 8, 6, { batchSize: 2, shardSize: 8 }); // one task, four batches
+    const n = names(ns);
+    const sub = await submitSweep(spec, store, nc, n, { tuning: tuningFor(20_000) });
+    expect(sub.published).toBe(1);
+    agents.push(spawnAgent(SHARED_NATS, ns, ['--id', 'two-slots', '--slots', '2']));
+    await orchestrate(nc, n, store, { sweepId: sub.sweepId, untilDone: true, log, pollMs: 300 });
+    const perSample = async (s: Store, sweep: string) =>
+      (await s.query(`select r.dataset_index, r.l0, r.adv_pred, r.success from sample_results r join tasks t on t.key = r.task_key where t.sweep_id = '${sweep}' order by 1`)).rows;
+    const { rows: batches } = await store.query(`select b.batch_index, b.size from batch_metrics b join tasks t on t.key = b.task_key where t.sweep_id = '${sub.sweepId}' order by 1`);
+    expect(batches).toEqual([0, 1, 2, 3].map((i) => ({ batch_index: i, size: 2 })));
+    const { rows: by } = await store.query(`select agent from tasks where sweep_id = '${sub.sweepId}'`);
+    expect(by).toEqual([{ agent: expect.stringContaining('two-slots') }]);
+
+    const embedded = await Store.open({ dataDir: mkdtempSync(path.join(os.tmpdir(), 'sigma-emb-')) });
+    try {
+      const rep = await runEmbedded(spec, embedded, { log, progress: false, backend: 'wasm', slots: 1 });
+      const dist = await perSample(store, sub.sweepId);
+      expect(dist).toHaveLength(8);
+      expect(dist).toEqual(await perSample(embedded, rep.sweepId));
+    } finally {
+      await embedded.close();
+    }
+  });
+
   it('resubmitting the finished sweep publishes nothing', async () => {
     const again = await submitSweep(tinySweep('happy', 40, 4), store, nc, names(ns), { tuning: tuningFor(20_000) });
     expect(again.published).toBe(0);
