@@ -155,6 +155,42 @@ describe('Conv2DBackpropInput kernel through the forward convolution', () => {
   });
 });
 
+describe('Conv2D gradients on wasm against the cpu backend', () => {
+  it('agree within 1e-6 on 40 random configurations (strides 1–3 and mixed, same / valid / explicit asymmetric padding, 1×1 to 5×5)', async () => {
+    const r = mulberry32(21);
+    const int = (a: number, b: number) => a + Math.floor(r() * (b - a + 1));
+    const cases = Array.from({ length: 40 }, () => {
+      const [kh, kw] = [int(1, 5), int(1, 5)];
+      const sh = int(1, 3);
+      const s: [number, number] = [sh, r() < 0.4 ? int(1, 3) : sh];
+      const pads = ['same', 'valid', [[0, 0], [int(0, 2), int(0, 2)], [int(0, 2), int(0, 2)], [0, 0]]] as const;
+      return { x: [int(1, 3), int(kh + 1, 11), int(kw + 1, 11), int(1, 4)], f: [kh, kw, 0, int(1, 5)], s, pad: pads[int(0, 2)] };
+    });
+    const grads = async (backend: 'cpu' | 'wasm') => {
+      await selectBackend(backend);
+      return cases.map((c, k) =>
+        tf.tidy(() => {
+          const x = tf.randomNormal(c.x, 0, 1, 'float32', k + 1);
+          const f = tf.randomNormal([c.f[0], c.f[1], c.x[3], c.f[3]], 0, 1, 'float32', k + 500);
+          const conv = (a: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, f as tf.Tensor4D, c.s, c.pad as 'same');
+          const y = conv(x);
+          if (y.size === 0) return [];
+          const dy = tf.randomNormal(y.shape, 0, 1, 'float32', k + 900);
+          return Array.from(tf.grad(conv)(x, dy).dataSync());
+        }),
+      );
+    };
+    const cpu = await grads('cpu');
+    const wasm = await grads('wasm');
+    cases.forEach((c, k) => {
+      if (cpu[k].length === 0) return;
+      const scale = Math.max(...cpu[k].map(Math.abs));
+      const diff = Math.max(...cpu[k].map((v, i) => Math.abs(v - wasm[k][i])));
+      expect(diff / scale, JSON.stringify(c)).toBeLessThan(1e-6);
+    });
+  });
+});
+
 describe('linear convolutions prepared for input gradients', () => {
   it('keep forwards bit-identical, compute no filter gradient, and give the cpu reference input gradient (ResNet-18 layout, width 16)', async () => {
     const xs = tf.randomUniform([1, 32, 32, 3], 0, 1, 'float32', 9).dataSync() as Float32Array;
