@@ -1,6 +1,6 @@
 /**
  * Plumbing shared by the wasm engine overrides (conv-grad.ts, batchnorm-grad.ts, maxpool-grad.ts,
- * identity.ts): one switch for all of them, registration that keeps the stock kernel as the
+ * matmul.ts, identity.ts): one switch for all of them, registration that keeps the stock kernel as the
  * fallback, and a way to implement a kernel with tfjs ops.
  *
  * The switch exists for side-by-side measurements and tests (stock vs overrides in one process);
