@@ -4,14 +4,13 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
-import os from 'node:os';
 import { createLogger, type Logger } from './log.ts';
 import { loadSpecFile, SpecError } from './spec.ts';
 import { planSweep } from './planner.ts';
 import { Store, redactUrl } from './store.ts';
 import { renderTable, type TableFormat } from './report.ts';
 import { runEmbedded } from './embedded.ts';
-import type { BackendRequest } from '../agent/engine/backend.ts';
+import { defaultSlots, type BackendRequest } from '../agent/engine/backend.ts';
 import { ATTACKS } from '../agent/attacks/registry.ts';
 import { connectNats, describeNats, natsSettingsFromEnv, type NatsSettings } from './nats/connect.ts';
 import { names, tuningFor } from './nats/streams.ts';
@@ -117,7 +116,7 @@ export function buildProgram(out: (s: string) => void, log: () => Logger): Comma
       .addOption(new Option('--backend <name>', 'tensor backend').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'))
       .addOption(
         new Option('--slots <n>', 'tensor worker threads sharing the batches (1 = in this thread; results do not depend on it)')
-          .default(os.availableParallelism())
+          .default(defaultSlots(), 'the cores; 1 with tfjs-node-gpu')
           .argParser(positiveNumber('--slots')),
       )
       .option('--force', 'rerun tasks that already have complete results', false)
@@ -230,7 +229,7 @@ export function buildProgram(out: (s: string) => void, log: () => Logger): Comma
     program
       .command('agent')
       .description('Run a worker: pull tasks from NATS JetStream, run the attacks on this machine, publish the results. SIGTERM drains.')
-      .addOption(new Option('--slots <n>', 'tensor worker threads (one wasm/tfjs instance each); tasks and their batches share them (default: the number of cores)').default(os.availableParallelism()).argParser(positiveNumber('--slots')))
+      .addOption(new Option('--slots <n>', 'tensor worker threads (one wasm/tfjs instance each); tasks and their batches share them').default(defaultSlots(), 'the cores; 1 with tfjs-node-gpu').argParser(positiveNumber('--slots')))
       .addOption(new Option('--backend <name>', 'tensor backend').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'))
       .option('--id <id>', 'agent id in the registry (default: host-pid)')
       .addOption(new Option('--drain-timeout <seconds>', 'on SIGTERM, how long to let running tasks finish before handing them back').default(30).argParser(positiveNumber('--drain-timeout'))),

@@ -96,6 +96,20 @@ export async function selectBackend(request: BackendRequest = 'auto'): Promise<B
   return info;
 }
 
+/**
+ * Default number of tensor workers for this machine: one per core on CPU backends (wasm runs one
+ * thread per instance); one where @tensorflow/tfjs-node-gpu is installed (one TensorFlow runtime
+ * per GPU: several workers would each claim the device).
+ */
+export function defaultSlots(): number {
+  try {
+    import.meta.resolve('@tensorflow/tfjs-node-gpu');
+    return 1;
+  } catch {
+    return os.availableParallelism();
+  }
+}
+
 export function activeBackend(): BackendInfo | null {
   return active;
 }
