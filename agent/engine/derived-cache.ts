@@ -18,6 +18,11 @@ function variableOf(dataId: object): tf.Variable | undefined {
   return undefined;
 }
 
+/** Whether `t` shares its buffer with a registered tf.Variable (a model weight). */
+export function isWeight(t: { dataId: object }): boolean {
+  return variableOf(t.dataId) !== undefined;
+}
+
 function sweep(): void {
   for (const [dataId, entry] of cache) {
     if (entry.variable.isDisposed || entry.variable.dataId !== dataId) {

@@ -7,7 +7,7 @@
  * (checked bit-for-bit in test/engine-overrides.test.ts). Other cases go to the stock kernel.
  */
 import * as tf from '@tensorflow/tfjs';
-import { derivedFromWeight } from './derived-cache.ts';
+import { derivedFromWeight, isWeight } from './derived-cache.ts';
 import { registerKernelOverride, runOpsInKernel } from './kernel-override.ts';
 
 function batchMatMulKernel(args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap; backend: tf.KernelBackend }): tf.TensorInfo | null {
@@ -15,10 +15,7 @@ function batchMatMulKernel(args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.Nam
   const b = args.inputs.b!;
   const rank = b.shape.length;
   if (!transposeB || transposeA || b.dtype !== 'float32' || (rank !== 2 && !(rank === 3 && b.shape[0] === 1))) return null;
-  const vars = tf.engine().state.registeredVariables;
-  let isWeight = false;
-  for (const name in vars) if (vars[name].dataId === b.dataId) isWeight = true;
-  if (!isWeight) return null;
+  if (!isWeight(b)) return null;
   return runOpsInKernel(args, ['a', 'b'], ([a, bw]) => {
     const bt = derivedFromWeight(bw, 'T', () => tf.transpose(bw, rank === 2 ? [1, 0] : [0, 2, 1]));
     return tf.matMul(a, bt);
