@@ -15,6 +15,7 @@ import { loadDataset } from './data/datasets.ts';
 import { gather } from './data/select.ts';
 import { loadTaskModel } from './models/load.ts';
 import { perturbationStats } from './evaluate.ts';
+import { batchRanges } from './batches.ts';
 import type { BatchMetric, SampleResult, Task, TaskResult } from '../schema/wire.ts';
 
 export interface RunTaskOptions {
@@ -65,8 +66,8 @@ export async function runTask(task: Task, opts: RunTaskOptions = {}): Promise<Ta
   }
   const samples: SampleResult[] = [];
   const batches: BatchMetric[] = [];
-  for (let b = 0, batchIndex = 0; b < total; b += task.batchSize, batchIndex++) {
-    const idx = task.sampleIndices.slice(b, b + task.batchSize);
+  for (const [batchIndex, [b, end]] of batchRanges(task).entries()) {
+    const idx = task.sampleIndices.slice(b, end);
     const n = idx.length;
     const clean = gather(ds.images, d, idx);
     const labelsArr = Int32Array.from(idx, (i) => ds.labels[i]);

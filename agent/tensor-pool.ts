@@ -13,6 +13,9 @@
  */
 import type { BatchMetric, SampleResult, Task, TaskResult } from '../schema/wire.ts';
 import { TaskFailedError, TensorWorker } from './tensor-worker.ts';
+import { batchRanges } from './batches.ts';
+
+export { batchRanges };
 
 interface Unit {
   task: Task;
@@ -31,13 +34,6 @@ interface TaskRun {
   onProgress?: (done: number, total: number) => void;
   finish: () => void;
   reject: (e: Error) => void;
-}
-
-/** The batches of a task as runTask cuts them: [start, end) sample positions. */
-export function batchRanges(task: Pick<Task, 'sampleIndices' | 'batchSize'>): Array<[number, number]> {
-  const out: Array<[number, number]> = [];
-  for (let b = 0; b < task.sampleIndices.length; b += task.batchSize) out.push([b, Math.min(b + task.batchSize, task.sampleIndices.length)]);
-  return out;
 }
 
 /** Put the per-batch results of one task back together, in batch order. */
