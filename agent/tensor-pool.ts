@@ -15,8 +15,6 @@ import type { BatchMetric, SampleResult, Task, TaskResult } from '../schema/wire
 import { TaskFailedError, TensorWorker } from './tensor-worker.ts';
 import { batchRanges } from './batches.ts';
 
-export { batchRanges };
-
 interface Unit {
   task: Task;
   batchIndex: number;

@@ -6,7 +6,8 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { runTask } from '../agent/run-task.ts';
-import { batchRanges, TensorPool } from '../agent/tensor-pool.ts';
+import { batchRanges } from '../agent/batches.ts';
+import { TensorPool } from '../agent/tensor-pool.ts';
 import { TaskFailedError } from '../agent/tensor-worker.ts';
 import { zooModel } from '../agent/models/zoo.ts';
 import type { Task, TaskResult } from '../schema/wire.ts';
@@ -37,7 +38,7 @@ afterAll(async () => {
 });
 
 describe('TensorPool', () => {
-  it('cuts tasks into batches exactly as runTask does', () => {
+  it('cuts tasks into consecutive batches of batchSize (the last one shorter)', () => {
     expect(batchRanges({ sampleIndices: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], batchSize: 4 })).toEqual([[0, 4], [4, 8], [8, 10]]);
     expect(batchRanges({ sampleIndices: [5], batchSize: 32 })).toEqual([[0, 1]]);
   });
