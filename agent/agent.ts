@@ -10,10 +10,11 @@
  * The agent registers and heartbeats in a KV bucket (id, host, backend, device, current tasks).
  */
 import os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstream, type Consumer, type JsMsg } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { parseWire, splitResult, taskSchema, type Task, type TaskFailure } from '../schema/wire.ts';
+import { decodeWire, splitResult, taskSchema, type Task, type TaskFailure } from '../schema/wire.ts';
 import { TaskFailedError } from './tensor-worker.ts';
 import { TensorPool } from './tensor-pool.ts';
 import { connectNats, describeNats, type NatsSettings } from '../orchestrator/nats/connect.ts';
@@ -46,7 +47,6 @@ export interface AgentRecord {
   updatedAt: string;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function getConsumer(nc: NatsConnection, n: Names, log: Logger, stopped: () => boolean): Promise<Consumer | null> {
   const js = jetstream(nc);
@@ -141,7 +141,7 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
     const attempt = msg.info.deliveryCount;
     let task: Task;
     try {
-      task = parseWire(taskSchema, JSON.parse(new TextDecoder().decode(msg.data)), 'task');
+      task = decodeWire(taskSchema, msg.data, 'task');
     } catch (e) {
       const reason = `unreadable task message: ${(e as Error).message}`;
       log.error('terminating poison message', { subject: msg.subject, seq: msg.seq, reason });

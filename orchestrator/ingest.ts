@@ -9,14 +9,14 @@
  * dead_tasks with the last reason an agent reported, and an exhausted message is removed from the
  * TASKS stream.
  */
-import { jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { jetstream, jetstreamManager, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { parseWire, resultMessageSchema, taskSchema } from '../schema/wire.ts';
+import { decodeWire, resultMessageSchema, taskSchema } from '../schema/wire.ts';
 import type { Names } from './nats/streams.ts';
 import type { Store } from './store.ts';
 import type { Logger } from './log.ts';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface IngesterStats {
   results: number;
@@ -27,7 +27,7 @@ export interface IngesterStats {
 }
 
 export async function ingestMessage(store: Store, msg: { data: Uint8Array }, log: Logger, stats: IngesterStats): Promise<void> {
-  const m = parseWire(resultMessageSchema, JSON.parse(new TextDecoder().decode(msg.data)), 'result message');
+  const m = decodeWire(resultMessageSchema, msg.data, 'result message');
   if (m.kind === 'failure') {
     stats.failures++;
     if (m.permanent) {
@@ -100,16 +100,20 @@ export function startIngester(nc: NatsConnection, n: Names, store: Store, log: L
   })();
 
   const advisories = [`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${n.tasks}.${n.agentsConsumer}`, `$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.${n.tasks}.${n.agentsConsumer}`];
+  let jsm: Promise<JetStreamManager> | null = null; // made once, on the first advisory
   const subs = advisories.map((subject) => {
     const sub = nc.subscribe(subject);
     (async () => {
       for await (const m of sub) {
         try {
           const a = JSON.parse(new TextDecoder().decode(m.data)) as { stream_seq: number; deliveries?: number; reason?: string };
-          const jsm = await jetstreamManager(nc);
-          const stored = await jsm.streams.getMessage(n.tasks, { seq: a.stream_seq }).catch(() => null);
+          const mgr = await (jsm ??= jetstreamManager(nc).catch((e: unknown) => {
+            jsm = null; // try again at the next advisory
+            throw e;
+          }));
+          const stored = await mgr.streams.getMessage(n.tasks, { seq: a.stream_seq }).catch(() => null);
           if (!stored) continue; // terminated messages are gone; the agent reported their reason itself
-          const task = parseWire(taskSchema, JSON.parse(new TextDecoder().decode(stored.data)), 'task');
+          const task = decodeWire(taskSchema, stored.data, 'task');
           // the agents' failure reports travel on the results stream and may land a moment later
           for (let wait = 0; wait < 10 && !(await store.taskError(task.key).catch(() => null)); wait++) await sleep(200);
           for (let tries = 0; ; tries++) {
@@ -122,7 +126,7 @@ export function startIngester(nc: NatsConnection, n: Names, store: Store, log: L
               await sleep(1000);
             }
           }
-          await jsm.streams.deleteMessage(n.tasks, a.stream_seq).catch(() => false);
+          await mgr.streams.deleteMessage(n.tasks, a.stream_seq).catch(() => false);
           stats.dead++;
           log.warn('task is dead (max deliveries)', { task: task.key, deliveries: a.deliveries });
         } catch (e) {

@@ -4,16 +4,14 @@
  * its finished peers) gets at most one speculative copy, published with a distinct message id;
  * the first result wins (the ingester drops the later one).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { eq } from 'drizzle-orm';
 import { startIngester, type IngesterStats } from './ingest.ts';
 import { liveAgents } from './agents-registry.ts';
 import { publishTasks } from './submit.ts';
 import type { Names } from './nats/streams.ts';
 import type { Store } from './store.ts';
 import type { Logger } from './log.ts';
-import { tasks as tasksTable } from '../schema/tables.ts';
-import { taskSchema, type Task } from '../schema/wire.ts';
 
 export interface OrchestrateOptions {
   sweepId?: string;
@@ -38,22 +36,6 @@ export async function sweepCounts(store: Store, sweepId: string) {
   return { ...st, by, total, done: by.done ?? 0, deadCount: by.dead ?? 0 };
 }
 
-async function taskRow(store: Store, key: string): Promise<Task | null> {
-  const [r] = await store.db.select().from(tasksTable).where(eq(tasksTable.key, key));
-  if (!r) return null;
-  return taskSchema.parse({
-    key: r.key,
-    sweepId: r.sweepId,
-    dataset: { name: r.dataset, split: r.split },
-    sampleIndices: r.sampleIndices,
-    model: { name: r.model, sha256: r.modelSha256 },
-    attack: { label: r.attackLabel, name: r.attack, options: r.attackOptions },
-    steps: r.steps,
-    batchSize: r.batchSize,
-    seed: r.seed,
-  });
-}
-
 export async function orchestrate(nc: NatsConnection, n: Names, store: Store, opts: OrchestrateOptions): Promise<IngesterStats> {
   const ingester = startIngester(nc, n, store, opts.log);
   const speculated = new Set<string>();
@@ -61,7 +43,7 @@ export async function orchestrate(nc: NatsConnection, n: Names, store: Store, op
   try {
     for (;;) {
       if (opts.signal?.aborted) break;
-      await new Promise((r) => setTimeout(r, opts.pollMs ?? 1000));
+      await sleep(opts.pollMs ?? 1000);
       if (!opts.sweepId) continue;
       let c;
       try {
@@ -85,7 +67,7 @@ export async function orchestrate(nc: NatsConnection, n: Names, store: Store, op
               const running = (Date.now() - Date.parse(t.startedAt)) / 1000;
               if (t.sweepId !== opts.sweepId || speculated.has(t.key) || running <= limit) continue;
               if (await store.isComplete(t.key)) continue;
-              const task = await taskRow(store, t.key);
+              const task = await store.getTask(t.key);
               if (!task) continue;
               speculated.add(t.key);
               await publishTasks(nc, n, store, [task], () => 'speculative');

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { batchMetrics, deadTasks, sampleResults, sweeps, tasks } from '../schema/tables.ts';
-import type { Task, TaskResult } from '../schema/wire.ts';
+import { taskSchema, type Task, type TaskResult } from '../schema/wire.ts';
 
 export const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'schema', 'migrations');
 
@@ -119,6 +119,23 @@ export class Store {
     for (const chunk of chunkRows(rows, 13, this.paramLimit)) await this.db.insert(tasks).values(chunk).onConflictDoNothing();
   }
 
+  /** A planned task as it was published (the inverse of upsertTasks), or null. */
+  async getTask(key: string): Promise<Task | null> {
+    const [r] = await this.db.select().from(tasks).where(eq(tasks.key, key));
+    if (!r) return null;
+    return taskSchema.parse({
+      key: r.key,
+      sweepId: r.sweepId,
+      dataset: { name: r.dataset, split: r.split },
+      sampleIndices: r.sampleIndices,
+      model: { name: r.model, sha256: r.modelSha256 },
+      attack: { label: r.attackLabel, name: r.attack, options: r.attackOptions },
+      steps: r.steps,
+      batchSize: r.batchSize,
+      seed: r.seed,
+    });
+  }
+
   /** Keys among `keys` whose task is done with a result row for every planned sample. */
   async completeTaskKeys(keys: string[]): Promise<Set<string>> {
     if (keys.length === 0) return new Set();
@@ -164,6 +181,8 @@ export class Store {
     const S = r.samples;
     const B = r.batches;
     const part = r.part ?? 0;
+    const sampleIdx = lit(S.map((x) => x.datasetIndex));
+    const batchIdx = lit(B.map((x) => x.batchIndex));
     const res = (await this.db.execute(sql`
       with gate as (
         select (${part}::int > 0 or t.status <> 'done') as go from ${tasks} t where t.key = ${r.taskKey}
@@ -171,7 +190,7 @@ export class Store {
         insert into ${sampleResults} (task_key, dataset_index, label, clean_pred, adv_pred, success, l0, l1, l2, linf, pert_indices, pert_values)
         select ${r.taskKey}, u.i, u.label, u.cp, u.ap, u.ok, u.l0, u.l1, u.l2, u.linf, u.pi::int[], u.pv::real[]
         from unnest(
-          ${lit(S.map((x) => x.datasetIndex))}::int[], ${lit(S.map((x) => x.label))}::int[],
+          ${sampleIdx}::int[], ${lit(S.map((x) => x.label))}::int[],
           ${lit(S.map((x) => x.cleanPred))}::int[], ${lit(S.map((x) => x.advPred))}::int[],
           ${`{${S.map((x) => (x.success ? 't' : 'f')).join(',')}}`}::boolean[], ${lit(S.map((x) => x.l0))}::int[],
           ${lit(S.map((x) => x.l1))}::float8[], ${lit(S.map((x) => x.l2))}::float8[], ${lit(S.map((x) => x.linf))}::float8[],
@@ -187,7 +206,7 @@ export class Store {
         insert into ${batchMetrics} (task_key, batch_index, size, seconds, forwards, backwards, peak_bytes_logical, peak_bytes_device, backend, device)
         select ${r.taskKey}, u.i, u.size, u.sec, u.f, u.b, u.pl, u.pd, ${r.backend}, ${r.device}
         from unnest(
-          ${lit(B.map((x) => x.batchIndex))}::int[], ${lit(B.map((x) => x.size))}::int[], ${lit(B.map((x) => x.seconds))}::float8[],
+          ${batchIdx}::int[], ${lit(B.map((x) => x.size))}::int[], ${lit(B.map((x) => x.seconds))}::float8[],
           ${lit(B.map((x) => x.forwards))}::bigint[], ${lit(B.map((x) => x.backwards))}::bigint[], ${lit(B.map((x) => x.peakBytesLogical))}::bigint[],
           ${`{${B.map((x) => (x.peakBytesDevice == null ? 'NULL' : String(x.peakBytesDevice))).join(',')}}`}::bigint[]
         ) as u(i, size, sec, f, b, pl, pd)
@@ -200,9 +219,9 @@ export class Store {
       ), counts as (
         -- what the task will hold after this statement: rows it had outside this message, plus this message's
         select
-          (select count(*) from ${sampleResults} x where x.task_key = ${r.taskKey} and x.dataset_index <> all(${lit(S.map((x) => x.datasetIndex))}::int[])) + ${S.length}::int as samples,
-          (select count(*) from ${batchMetrics} x where x.task_key = ${r.taskKey} and x.batch_index <> all(${lit(B.map((x) => x.batchIndex))}::int[])) + ${B.length}::int as batches,
-          (select coalesce(sum(x.seconds), 0) from ${batchMetrics} x where x.task_key = ${r.taskKey} and x.batch_index <> all(${lit(B.map((x) => x.batchIndex))}::int[]))
+          (select count(*) from ${sampleResults} x where x.task_key = ${r.taskKey} and x.dataset_index <> all(${sampleIdx}::int[])) + ${S.length}::int as samples,
+          (select count(*) from ${batchMetrics} x where x.task_key = ${r.taskKey} and x.batch_index <> all(${batchIdx}::int[])) + ${B.length}::int as batches,
+          (select coalesce(sum(x.seconds), 0) from ${batchMetrics} x where x.task_key = ${r.taskKey} and x.batch_index <> all(${batchIdx}::int[]))
             + ${B.reduce((a, x) => a + x.seconds, 0)}::float8 as seconds
       ), u as (
         update ${tasks} t set

@@ -131,3 +131,8 @@ export function parseWire<T>(schema: z.ZodType<T, unknown>, value: unknown, what
   if (!r.success) throw new WireFormatError(what, formatZodIssues(r.error));
   return r.data;
 }
+
+/** A NATS payload (UTF-8 JSON) checked against `schema`; bad JSON throws SyntaxError, a bad shape WireFormatError. */
+export function decodeWire<T>(schema: z.ZodType<T, unknown>, data: Uint8Array, what: string): T {
+  return parseWire(schema, JSON.parse(new TextDecoder().decode(data)), what);
+}

@@ -110,6 +110,3 @@ export function defaultSlots(): number {
   }
 }
 
-export function activeBackend(): BackendInfo | null {
-  return active;
-}
