@@ -5,18 +5,14 @@
  * attacks through `sigma-sweep run` into one table.
  */
 import * as tf from '@tensorflow/tfjs';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { selectBackend } from '../agent/engine/backend.ts';
 import { MeteredModel } from '../agent/engine/metered-model.ts';
 import { getAttack } from '../agent/attacks/registry.ts';
 import { loadMnist } from '../agent/data/mnist.ts';
 import { gather } from '../agent/data/select.ts';
-import { loadTaskModel } from '../agent/models/load.ts';
-import { zooModel } from '../agent/models/zoo.ts';
 import { main } from '../orchestrator/cli.ts';
+import { loadSmallCnn, writeSpec } from './helpers/zoo.ts';
 
 const D = 784;
 const IDX = [0, 1, 2, 3, 4, 5];
@@ -25,9 +21,7 @@ let xs: Float32Array;
 let ys: Int32Array;
 
 beforeAll(async () => {
-  await selectBackend('wasm');
-  const z = zooModel('mnist-smallcnn')!;
-  net = await loadTaskModel({ name: 'mnist-smallcnn', sha256: z.sha256 });
+  net = await loadSmallCnn();
   const test = loadMnist('test');
   xs = gather(test.images, D, IDX);
   ys = Int32Array.from(IDX, (i) => test.labels[i]);
@@ -86,20 +80,14 @@ describe('baseline attacks on the MNIST SmallCNN', () => {
 
 describe('all five minimum-norm attacks through sigma-sweep run', () => {
   it('prints one table with a row per attack', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'sigma-five-'));
-    const spec = path.join(dir, 'five.yaml');
-    writeFileSync(
-      spec,
-      [
-        'name: five',
-        'datasets: [{ name: mnist, samples: { first: 4 } }]',
-        'models: [mnist-smallcnn]',
-        'attacks: [sigma-zero, fmn-l0, pgd-l0+search, sparse-rs+search, { name: ead, options: { binarySearchSteps: 2 } }]',
-        'steps: [10]',
-        'batchSize: 4',
-        '',
-      ].join('\n'),
-    );
+    const { dir, spec } = writeSpec('sigma-five-', [
+      'name: five',
+      'datasets: [{ name: mnist, samples: { first: 4 } }]',
+      'models: [mnist-smallcnn]',
+      'attacks: [sigma-zero, fmn-l0, pgd-l0+search, sparse-rs+search, { name: ead, options: { binarySearchSteps: 2 } }]',
+      'steps: [10]',
+      'batchSize: 4',
+    ]);
     const out: string[] = [];
     expect(await main(['node', 'sigma-sweep', 'run', spec, '--data-dir', path.join(dir, 'data'), '--no-progress'], (s) => out.push(s))).toBe(0);
     const rows = out.join('').split('\n').filter((l) => /^\| (sigma-zero|fmn-l0|pgd-l0\+search|sparse-rs\+search|ead) /.test(l));

@@ -3,20 +3,14 @@
  * in-process queue → agent → PGlite → table by SQL; `table` prints it again; a second `run` of the
  * same spec resumes (nothing to redo) and prints the same table.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../orchestrator/cli.ts';
+import { writeSpec } from './helpers/zoo.ts';
 
 describe('sigma-sweep run (embedded)', () => {
   it('prints the paper table, stores it, and resumes', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'sigma-run-'));
-    const spec = path.join(dir, 'tiny.yaml');
-    writeFileSync(
-      spec,
-      ['name: tiny', 'datasets: [{ name: mnist, split: test, samples: { first: 8 } }]', 'models: [mnist-smallcnn]', 'attacks: [sigma-zero]', 'steps: [10]', 'batchSize: 4', 'shardSize: 4', ''].join('\n'),
-    );
+    const { dir, spec } = writeSpec('sigma-run-', ['name: tiny', 'datasets: [{ name: mnist, split: test, samples: { first: 8 } }]', 'models: [mnist-smallcnn]', 'attacks: [sigma-zero]', 'steps: [10]', 'batchSize: 4', 'shardSize: 4']);
     const dataDir = path.join(dir, 'data');
     const out1: string[] = [];
     expect(await main(['node', 'sigma-sweep', 'run', spec, '--data-dir', dataDir, '--no-progress'], (s) => out1.push(s))).toBe(0);

@@ -6,23 +6,18 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { selectBackend } from '../agent/engine/backend.ts';
 import { checkBatchFits, maxBatchFor, probeHeap, wasmHeapBytes, BatchTooLargeError } from '../agent/engine/heap-guard.ts';
 import { MeteredModel } from '../agent/engine/metered-model.ts';
 import { sigmaZero } from '../agent/attacks/sigma-zero.ts';
 import { loadMnist } from '../agent/data/mnist.ts';
 import { gather } from '../agent/data/select.ts';
-import { loadTaskModel } from '../agent/models/load.ts';
-import { zooModel } from '../agent/models/zoo.ts';
 import { runTask, isPermanentError } from '../agent/run-task.ts';
-import type { Task } from '../schema/wire.ts';
+import { loadSmallCnn, smallCnnTask } from './helpers/zoo.ts';
 
-const z = zooModel('mnist-smallcnn')!;
 let net: tf.LayersModel;
 
 beforeAll(async () => {
-  await selectBackend('wasm');
-  net = await loadTaskModel({ name: 'mnist-smallcnn', sha256: z.sha256 });
+  net = await loadSmallCnn();
 });
 
 describe('wasm engine memory', () => {
@@ -58,17 +53,7 @@ describe('wasm engine memory', () => {
   });
 
   it('runTask refuses a batch that would overflow the heap, permanently, before any work', async () => {
-    const task: Task = {
-      key: 'h'.repeat(32),
-      sweepId: 'heap',
-      dataset: { name: 'mnist', split: 'test' },
-      sampleIndices: Array.from({ length: 10_000 }, (_, i) => i),
-      model: { name: 'mnist-smallcnn', sha256: z.sha256 },
-      attack: { label: 'sigma-zero', name: 'sigma-zero', options: {} },
-      steps: 10,
-      batchSize: 10_000,
-      seed: 0,
-    };
+    const task = smallCnnTask({ key: 'h'.repeat(32), sweepId: 'heap', sampleIndices: Array.from({ length: 10_000 }, (_, i) => i), batchSize: 10_000 });
     const before = tf.memory().numTensors;
     const t0 = performance.now();
     const err = await runTask(task, { backend: 'wasm' }).catch((e: unknown) => e as Error);

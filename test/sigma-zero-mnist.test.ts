@@ -6,15 +6,12 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { selectBackend } from '../agent/engine/backend.ts';
 import { MeteredModel } from '../agent/engine/metered-model.ts';
 import { sigmaZero } from '../agent/attacks/sigma-zero.ts';
 import { loadMnist } from '../agent/data/mnist.ts';
 import { gather } from '../agent/data/select.ts';
-import { loadTaskModel } from '../agent/models/load.ts';
-import { zooModel } from '../agent/models/zoo.ts';
 import { runTask } from '../agent/run-task.ts';
-import type { Task } from '../schema/wire.ts';
+import { loadSmallCnn, smallCnnTask } from './helpers/zoo.ts';
 
 const D = 784;
 let net: tf.LayersModel;
@@ -22,9 +19,7 @@ let indices: number[];
 let misclassified: number;
 
 beforeAll(async () => {
-  await selectBackend('wasm');
-  const z = zooModel('mnist-smallcnn')!;
-  net = await loadTaskModel({ name: 'mnist-smallcnn', sha256: z.sha256 });
+  net = await loadSmallCnn();
   const test = loadMnist('test');
   // the first test image the model gets wrong, plus the first 11 images
   const pred = tf.argMax(net.predict(tf.tensor4d(test.images.subarray(0, 2000 * D), [2000, 28, 28, 1])) as tf.Tensor, 1).dataSync();
@@ -96,18 +91,7 @@ describe('σ-zero on the MNIST SmallCNN', () => {
   });
 
   it('runTask evaluates with a fresh forward and reports per-sample rows and batch metrics', async () => {
-    const z = zooModel('mnist-smallcnn')!;
-    const task: Task = {
-      key: 'f'.repeat(32),
-      sweepId: 'unit',
-      dataset: { name: 'mnist', split: 'test' },
-      sampleIndices: indices.slice(0, 6),
-      model: { name: 'mnist-smallcnn', sha256: z.sha256 },
-      attack: { label: 'sigma-zero', name: 'sigma-zero', options: {} },
-      steps: 10,
-      batchSize: 4,
-      seed: 0,
-    };
+    const task = smallCnnTask({ key: 'f'.repeat(32), sampleIndices: indices.slice(0, 6) });
     const res = await runTask(task);
     expect(res.samples.map((s) => s.datasetIndex)).toEqual(task.sampleIndices);
     expect(res.batches.map((b) => b.size)).toEqual([4, 2]);

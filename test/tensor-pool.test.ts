@@ -9,22 +9,18 @@ import { runTask } from '../agent/run-task.ts';
 import { batchRanges } from '../agent/batches.ts';
 import { TensorPool } from '../agent/tensor-pool.ts';
 import { TaskFailedError } from '../agent/tensor-worker.ts';
-import { zooModel } from '../agent/models/zoo.ts';
 import type { Task, TaskResult } from '../schema/wire.ts';
+import { smallCnnTask } from './helpers/zoo.ts';
 
-const z = zooModel('mnist-smallcnn')!;
-const task = (attack: string, options: Record<string, unknown>, over: Partial<Task> = {}): Task => ({
-  key: attack.padEnd(32, '0').slice(0, 32),
-  sweepId: 'pool',
-  dataset: { name: 'mnist', split: 'test' },
-  sampleIndices: Array.from({ length: 14 }, (_, i) => 100 + 7 * i),
-  model: { name: 'mnist-smallcnn', sha256: z.sha256 },
-  attack: { label: attack, name: attack, options },
-  steps: 15,
-  batchSize: 4,
-  seed: 0,
-  ...over,
-});
+const task = (attack: string, options: Record<string, unknown>, over: Partial<Task> = {}): Task =>
+  smallCnnTask({
+    key: attack.padEnd(32, '0').slice(0, 32),
+    sweepId: 'pool',
+    sampleIndices: Array.from({ length: 14 }, (_, i) => 100 + 7 * i),
+    attack: { label: attack, name: attack, options },
+    steps: 15,
+    ...over,
+  });
 
 /** What must not depend on the slots: everything per sample, and each batch's size and queries. */
 const invariant = (r: TaskResult) => ({
