@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstream, type Consumer, type JsMsg } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { decodeWire, splitResult, taskSchema, type Task, type TaskFailure } from '../schema/wire.ts';
+import { decodeWire, splitResult, taskSchema, type AgentRecord, type Task, type TaskFailure } from '../schema/wire.ts';
 import { TaskFailedError } from './tensor-worker.ts';
 import { TensorPool } from './tensor-pool.ts';
 import { connectNats, describeNats, type NatsSettings } from '../orchestrator/nats/connect.ts';
@@ -34,17 +34,6 @@ export interface AgentOptions {
   samplesPerPart?: number;
   /** resolves the agent's stop (tests); SIGTERM/SIGINT do the same */
   stopSignal?: AbortSignal;
-}
-
-export interface AgentRecord {
-  id: string;
-  host: string;
-  pid: number;
-  backend: string;
-  device: string;
-  slots: number;
-  tasks: { key: string; sweepId: string; startedAt: string; attempt: number }[];
-  updatedAt: string;
 }
 
 

@@ -1,7 +1,7 @@
 /** Reading the agents' KV registry (polled: NATS 2.9 sends no expiry events). */
 import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { AgentRecord } from '../agent/agent.ts';
+import { agentRecordSchema, type AgentRecord } from '../schema/wire.ts';
 import type { Names } from './nats/streams.ts';
 
 /** Live agents: entries updated within `staleMs` (the bucket's TTL removes the rest eventually). */
@@ -23,10 +23,10 @@ export async function liveAgents(nc: NatsConnection, n: Names, staleMs = 30_000)
     const e = await kv.get(k);
     if (!e || e.operation !== 'PUT') continue;
     try {
-      const rec = JSON.parse(e.string()) as AgentRecord;
-      if (Date.now() - Date.parse(rec.updatedAt) <= staleMs) out.push(rec);
+      const rec = agentRecordSchema.safeParse(JSON.parse(e.string()));
+      if (rec.success && Date.now() - Date.parse(rec.data.updatedAt) <= staleMs) out.push(rec.data);
     } catch {
-      /* not ours */
+      /* not JSON: not ours */
     }
   }
   return out.sort((a, b) => a.id.localeCompare(b.id));

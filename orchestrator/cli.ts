@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { createLogger, type Logger } from './log.ts';
 import { loadSpecFile, SpecError } from './spec.ts';
 import { planSweep } from './planner.ts';
-import { Store, redactUrl } from './store.ts';
+import { Store } from './store.ts';
 import { renderTable, type TableFormat } from './report.ts';
 import { runEmbedded } from './embedded.ts';
 import { defaultSlots, type BackendRequest } from '../agent/engine/backend.ts';
@@ -80,7 +80,7 @@ function positiveNumber(flag: string) {
 
 async function openStore(flags: StoreFlags, log: Logger): Promise<Store> {
   const store = await Store.open({ databaseUrl: flags.db, dataDir: flags.dataDir });
-  log.debug('store open', { kind: store.kind, where: store.kind === 'postgres' ? redactUrl(flags.db!) : store.where });
+  log.debug('store open', { kind: store.kind, where: store.where }); // already redacted
   return store;
 }
 

@@ -28,6 +28,19 @@ export const taskSchema = z
   .strict();
 export type Task = z.infer<typeof taskSchema>;
 
+/** An agent's entry in the KV registry (heartbeat every few seconds). */
+export const agentRecordSchema = z.object({
+  id: z.string().min(1),
+  host: z.string(),
+  pid: z.number().int(),
+  backend: z.string(),
+  device: z.string(),
+  slots: z.number().int().positive(),
+  tasks: z.array(z.object({ key: z.string(), sweepId: z.string(), startedAt: z.string(), attempt: z.number().int() })),
+  updatedAt: z.string(),
+});
+export type AgentRecord = z.infer<typeof agentRecordSchema>;
+
 export const sampleResultSchema = z
   .object({
     datasetIndex: z.number().int().nonnegative(),
