@@ -47,11 +47,11 @@ export interface QueueTuning {
  * With a backoff list the server times the first redelivery by backoff[0], not ack_wait, so the
  * list starts at ack_wait and grows: a task whose agent vanished comes back after 60 s, then 120 s…
  */
-export const DEFAULT_TUNING: QueueTuning = { ackWaitMs: 60_000, maxDeliver: 5, backoffMs: [60_000, 120_000, 240_000] };
-
 export function tuningFor(ackWaitMs: number, maxDeliver = 5): QueueTuning {
   return { ackWaitMs, maxDeliver, backoffMs: [ackWaitMs, 2 * ackWaitMs, 4 * ackWaitMs] };
 }
+
+export const DEFAULT_TUNING: QueueTuning = tuningFor(60_000);
 
 const ns = (ms: number) => ms * 1_000_000;
 
