@@ -1,61 +1,27 @@
 /**
- * The tensor workers of one process (an agent's slots, or `sigma-sweep run --slots N`), and how a
- * task's batches are spread over them.
- *
- * A task is cut into its batches (consecutive chunks of batchSize samples, exactly as runTask would
- * cut it); every batch is a unit of work, and idle workers take units first come, first served. So
- * one task with many batches uses every slot, several tasks share the slots, and a task never waits
- * for a slot that has nothing to do. Results do not depend on the number of slots: each batch is
- * attacked as the same batch (same samples, same size, same seeds) whichever worker runs it, and
- * the per-batch metrics keep their batch index. A task's batch is never cut further: σ-zero's loss
- * is a batch mean, PGD-ℓ0 and Sparse-RS draw per batch and EAD aborts on the batch loss, so
- * smaller pieces would change the results. (A task of a single batch therefore runs on one slot.)
+ * The tensor workers of one process (an agent's slots, or `sigma-sweep run --slots N`), as a
+ * BatchRunner: every batch of every task in hand is a unit of work, and idle workers take units
+ * first come, first served. So one task with many batches uses every slot, several tasks share the
+ * slots, and a task never waits for a slot that has nothing to do. Results do not depend on the
+ * number of slots: batch i is the same samples, size and seeds whichever worker runs it
+ * (agent/batches.ts). A batch is never cut further: σ-zero's loss is a batch mean, PGD-ℓ0 and
+ * Sparse-RS draw per batch and EAD aborts on the batch loss, so smaller pieces would change the
+ * results. (A task of a single batch therefore runs on one slot.)
  */
-import type { BatchMetric, SampleResult, Task, TaskResult } from '../schema/wire.ts';
+import type { Task, TaskResult } from '../schema/wire.ts';
 import { TaskFailedError, TensorWorker } from './tensor-worker.ts';
-import { batchRanges } from './batches.ts';
+import { runTaskOn, type BatchRunner } from './run-task.ts';
+import type { BatchOutput } from './run-batch.ts';
 
 interface Unit {
   task: Task;
   batchIndex: number;
-  attempt: number;
-  agentId: string;
-  run: TaskRun;
-}
-
-interface TaskRun {
-  units: number;
-  failed: boolean;
-  parts: Array<{ batchIndex: number; result: TaskResult }>;
-  samplesDone: number;
-  total: number;
-  onProgress?: (done: number, total: number) => void;
-  finish: () => void;
+  signal?: AbortSignal;
+  resolve: (o: BatchOutput) => void;
   reject: (e: Error) => void;
 }
 
-/** Put the per-batch results of one task back together, in batch order. */
-export function mergeBatchResults(task: Task, attempt: number, parts: Array<{ batchIndex: number; result: TaskResult }>): TaskResult {
-  const sorted = [...parts].sort((a, b) => a.batchIndex - b.batchIndex);
-  const samples: SampleResult[] = [];
-  const batches: BatchMetric[] = [];
-  for (const { batchIndex, result } of sorted) {
-    samples.push(...result.samples);
-    for (const m of result.batches) batches.push({ ...m, batchIndex });
-  }
-  const first = sorted[0].result;
-  return {
-    ...first,
-    taskKey: task.key,
-    attempt,
-    startedAt: sorted.map((p) => p.result.startedAt).sort()[0],
-    finishedAt: sorted.map((p) => p.result.finishedAt).sort().at(-1)!,
-    samples,
-    batches,
-  };
-}
-
-export class TensorPool {
+export class TensorPool implements BatchRunner {
   private readonly workers: TensorWorker[];
   private readonly idle: TensorWorker[];
   private readonly queue: Unit[] = [];
@@ -75,61 +41,43 @@ export class TensorPool {
     return infos[0];
   }
 
-  /** Run a task on the pool; resolves with the whole task's result or rejects with the first failure. */
-  run(task: Task, attempt: number, agentId: string, onProgress?: (done: number, total: number) => void): Promise<TaskResult> {
-    return new Promise<TaskResult>((resolve, reject) => {
-      const ranges = batchRanges(task);
-      const run: TaskRun = {
-        units: ranges.length,
-        failed: false,
-        parts: [],
-        samplesDone: 0,
-        total: task.sampleIndices.length,
-        onProgress,
-        finish: () => resolve(mergeBatchResults(task, attempt, run.parts)),
-        reject,
-      };
-      ranges.forEach(([a, b], batchIndex) => {
-        const sub: Task = { ...task, sampleIndices: task.sampleIndices.slice(a, b) };
-        this.queue.push({ task: sub, batchIndex, attempt, agentId, run });
-      });
+  runBatch(task: Task, batchIndex: number, signal?: AbortSignal): Promise<BatchOutput> {
+    return new Promise<BatchOutput>((resolve, reject) => {
+      this.queue.push({ task, batchIndex, signal, resolve, reject });
       this.dispatch();
     });
+  }
+
+  /** A whole task on the pool: its batches spread over the idle workers; rejects with the first failure (TaskFailedError). */
+  run(task: Task, attempt: number, agentId: string, onProgress?: (done: number, total: number) => void): Promise<TaskResult> {
+    return runTaskOn(this, task, { attempt, agentId, onProgress });
   }
 
   private dispatch(): void {
     while (this.idle.length > 0 && this.queue.length > 0) {
       const unit = this.queue.shift()!;
-      if (unit.run.failed) continue;
-      const worker = this.idle.shift()!;
-      void this.execute(worker, unit);
+      if (unit.signal?.aborted) {
+        unit.reject(new TaskFailedError('another batch of the task failed', false));
+        continue;
+      }
+      void this.execute(this.idle.shift()!, unit);
     }
   }
 
   private async execute(worker: TensorWorker, unit: Unit): Promise<void> {
-    const { run } = unit;
     try {
-      const result = await worker.run(unit.task, unit.attempt, unit.agentId);
-      if (!run.failed) {
-        run.parts.push({ batchIndex: unit.batchIndex, result });
-        run.samplesDone += unit.task.sampleIndices.length;
-        run.onProgress?.(run.samplesDone, run.total);
-        if (run.parts.length === run.units) run.finish();
-      }
+      unit.resolve(await worker.runBatch(unit.task, unit.batchIndex));
     } catch (e) {
-      if (!run.failed) {
-        run.failed = true;
-        run.reject(e instanceof TaskFailedError ? e : new TaskFailedError((e as Error).message, false));
-      }
+      unit.reject(e instanceof TaskFailedError ? e : new TaskFailedError((e as Error).message, false));
     } finally {
       this.idle.push(worker);
       this.dispatch();
     }
   }
 
-  /** Stop every worker (queued units of unfinished tasks are dropped). */
+  /** Stop every worker (queued batches are dropped). */
   async stop(): Promise<void> {
-    this.queue.length = 0;
+    for (const u of this.queue.splice(0)) u.reject(new TaskFailedError('the tensor pool stopped', false));
     await Promise.all(this.workers.map((w) => w.stop()));
   }
 }

@@ -1,12 +1,13 @@
 /**
- * A tensor worker thread (one wasm/tfjs instance) owned by an agent slot. `run` resolves with the
- * task's result or rejects with TaskFailedError (permanent or not). If the thread dies (a crash of
+ * A tensor worker thread (one wasm/tfjs instance) owned by an agent slot. `runBatch` resolves with
+ * the batch's output or rejects with TaskFailedError (permanent or not). If the thread dies (a crash of
  * the tensor runtime, out of memory) the run rejects as transient and the next run starts a new
  * thread: a crash becomes a nak, never a lost task.
  */
 import { Worker } from 'node:worker_threads';
 import type { FromWorker, ToWorker } from './worker-main.ts';
-import type { Task, TaskResult } from '../schema/wire.ts';
+import type { BatchOutput } from './run-batch.ts';
+import type { Task } from '../schema/wire.ts';
 
 export class TaskFailedError extends Error {
   constructor(
@@ -54,18 +55,17 @@ export class TensorWorker {
     return this.start();
   }
 
-  async run(task: Task, attempt: number, agentId: string, onProgress?: (done: number, total: number) => void): Promise<TaskResult> {
+  async runBatch(task: Task, batchIndex: number): Promise<BatchOutput> {
     await this.start();
     const w = this.worker!;
-    return new Promise<TaskResult>((resolve, reject) => {
+    return new Promise<BatchOutput>((resolve, reject) => {
       const cleanup = () => {
         w.off('message', onMsg);
         w.off('exit', onExit);
         w.off('error', onError);
       };
       const onMsg = (m: FromWorker) => {
-        if (m.type === 'progress') onProgress?.(m.done, m.total);
-        else if (m.type === 'result') (cleanup(), resolve(m.result as TaskResult));
+        if (m.type === 'batch') (cleanup(), resolve(m.output));
         else if (m.type === 'error') (cleanup(), reject(new TaskFailedError(m.message, m.permanent)));
       };
       const onExit = (code: number) => (cleanup(), reject(new TaskFailedError(`tensor worker exited (code ${code}) during the task`, false)));
@@ -73,7 +73,7 @@ export class TensorWorker {
       w.on('message', onMsg);
       w.once('exit', onExit);
       w.once('error', onError);
-      w.postMessage({ type: 'run', task, attempt, agentId } satisfies ToWorker);
+      w.postMessage({ type: 'batch', task, batchIndex } satisfies ToWorker);
     });
   }
 

@@ -2,7 +2,7 @@
 import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { agentRecordSchema, type AgentRecord } from '../schema/wire.ts';
-import type { Names } from './nats/streams.ts';
+import type { Names } from '../protocol/names.ts';
 
 /** Live agents: entries updated within `staleMs` (the bucket's TTL removes the rest eventually). */
 export async function liveAgents(nc: NatsConnection, n: Names, staleMs = 30_000): Promise<AgentRecord[]> {

@@ -4,7 +4,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
-import { createLogger, type Logger } from './log.ts';
+import { createLogger, type Logger } from '../protocol/log.ts';
 import { loadSpecFile, SpecError } from './spec.ts';
 import { planSweep } from './planner.ts';
 import { Store } from './store.ts';
@@ -12,8 +12,9 @@ import { renderTable, type TableFormat } from './report.ts';
 import { runEmbedded } from './embedded.ts';
 import { defaultSlots, type BackendRequest } from '../agent/engine/backend.ts';
 import { ATTACKS } from '../agent/attacks/registry.ts';
-import { connectNats, describeNats, natsSettingsFromEnv, type NatsSettings } from './nats/connect.ts';
-import { names, tuningFor } from './nats/streams.ts';
+import { connectNats, describeNats, natsSettingsFromEnv, type NatsSettings } from '../protocol/nats.ts';
+import { tuningFor } from './nats/streams.ts';
+import { names } from '../protocol/names.ts';
 import { submitSweep } from './submit.ts';
 import { orchestrate, sweepCounts } from './orchestrate.ts';
 import { liveAgents } from './agents-registry.ts';
@@ -234,7 +235,7 @@ export function buildProgram(out: (s: string) => void, log: () => Logger): Comma
       .option('--id <id>', 'agent id in the registry (default: host-pid)')
       .addOption(new Option('--drain-timeout <seconds>', 'on SIGTERM, how long to let running tasks finish before handing them back').default(30).argParser(positiveNumber('--drain-timeout'))),
   ).action(async (flags: NatsFlags & { slots: number; backend: string; id?: string; drainTimeout: number }) => {
-    const { runAgent } = await import('../agent/agent.ts');
+    const { runAgent } = await import('./worker/agent.ts');
     await runAgent({ nats: natsSettings(flags), ns: flags.ns, slots: Math.floor(flags.slots), backend: flags.backend, id: flags.id, log: log(), drainTimeoutMs: flags.drainTimeout * 1000 });
   });
 

@@ -2,16 +2,16 @@
  * `sigma-sweep run`: the whole pipeline in one process. Plan → record sweep and tasks → queue the
  * tasks without a complete result → agent loop → results in the store → table from SQL.
  */
-import type { Logger } from './log.ts';
+import type { Logger } from '../protocol/log.ts';
 import { planSweep } from './planner.ts';
 import { ProgressBar } from './progress.ts';
 import { InProcessQueue } from './queue.ts';
 import type { SweepSpec } from './spec.ts';
 import type { Store } from './store.ts';
-import { runTask, isPermanentError } from '../agent/run-task.ts';
+import { InThreadRunner, runTaskOn, type BatchRunner } from '../agent/run-task.ts';
 import { TensorPool } from '../agent/tensor-pool.ts';
-import { TaskFailedError } from '../agent/tensor-worker.ts';
-import type { Task, TaskResult } from '../schema/wire.ts';
+import { batchCount } from '../agent/batches.ts';
+import { isPermanent } from '../schema/errors.ts';
 import type { BackendRequest } from '../agent/engine/backend.ts';
 
 export interface EmbeddedRunOptions {
@@ -34,15 +34,13 @@ export interface EmbeddedRunReport {
   failed: { key: string; error: string }[];
 }
 
-type Execute = (task: Task, attempt: number, onProgress: (done: number) => void) => Promise<TaskResult>;
-
 export async function runEmbedded(spec: SweepSpec, store: Store, opts: EmbeddedRunOptions): Promise<EmbeddedRunReport> {
   const { sweepId, tasks } = planSweep(spec);
   await store.upsertSweep(sweepId, spec.name, spec);
   await store.upsertTasks(tasks);
   const complete = opts.force ? new Set<string>() : await store.completeTaskKeys(tasks.map((t) => t.key));
   const todo = tasks.filter((t) => !complete.has(t.key));
-  const slots = Math.max(1, Math.min(opts.slots ?? 1, todo.reduce((a, t) => a + Math.ceil(t.sampleIndices.length / t.batchSize), 0)));
+  const slots = Math.max(1, Math.min(opts.slots ?? 1, todo.reduce((a, t) => a + batchCount(t), 0)));
   opts.log.info('sweep planned', { sweep: sweepId, tasks: tasks.length, toRun: todo.length, alreadyComplete: complete.size, slots });
 
   const totalSamples = todo.reduce((a, t) => a + t.sampleIndices.length, 0);
@@ -55,9 +53,7 @@ export async function runEmbedded(spec: SweepSpec, store: Store, opts: EmbeddedR
   const report: EmbeddedRunReport = { sweepId, planned: tasks.length, skipped: complete.size, completed: 0, failed: [] };
 
   const pool = slots > 1 ? new TensorPool(slots, opts.backend ?? 'auto') : null;
-  const execute: Execute = pool
-    ? (task, attempt, onProgress) => pool.run(task, attempt, 'embedded', onProgress)
-    : (task, attempt, onProgress) => runTask(task, { backend: opts.backend, agentId: 'embedded', attempt, onProgress });
+  const runner: BatchRunner = pool ?? new InThreadRunner(opts.backend ?? 'auto');
 
   // with a pool, up to `slots` tasks are in hand at once; their batches share the workers
   const loop = async () => {
@@ -67,14 +63,14 @@ export async function runEmbedded(spec: SweepSpec, store: Store, opts: EmbeddedR
       await store.markRunning(task.key, 'embedded');
       inTask.set(task.key, 0);
       try {
-        const result = await execute(task, d.attempt, (done) => (inTask.set(task.key, done), showProgress(label)));
+        const result = await runTaskOn(runner, task, { agentId: 'embedded', attempt: d.attempt, onProgress: (done) => (inTask.set(task.key, done), showProgress(label)) });
         await store.recordResult(result);
         samplesDone += task.sampleIndices.length;
         report.completed++;
         d.ack();
       } catch (e) {
         const err = e as Error;
-        const permanent = err instanceof TaskFailedError ? err.permanent : isPermanentError(err);
+        const permanent = isPermanent(err);
         opts.log.error('task failed', { task: task.key, attack: task.attack.label, attempt: d.attempt, permanent, error: err.message });
         await store.markFailed(task.key, err.message);
         if (permanent) {

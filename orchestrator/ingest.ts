@@ -13,9 +13,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstream, jetstreamManager, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { decodeWire, resultMessageSchema, taskSchema } from '../schema/wire.ts';
-import type { Names } from './nats/streams.ts';
+import { isPermanent } from '../schema/errors.ts';
+import type { Names } from '../protocol/names.ts';
 import type { Store } from './store.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from '../protocol/log.ts';
 
 
 export interface IngesterStats {
@@ -64,7 +65,7 @@ export function startIngester(nc: NatsConnection, n: Names, store: Store, log: L
       msg.ack(); // after the commit; a lost ack only means a harmless redelivery
     } catch (e) {
       const err = e as Error;
-      if (err.name === 'WireFormatError' || err instanceof SyntaxError) {
+      if (isPermanent(err)) {
         log.error('unreadable result message terminated', { seq: msg.seq, error: err.message });
         msg.term(err.message);
       } else {

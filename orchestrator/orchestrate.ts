@@ -9,9 +9,9 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { startIngester, type IngesterStats } from './ingest.ts';
 import { liveAgents } from './agents-registry.ts';
 import { publishTasks } from './submit.ts';
-import type { Names } from './nats/streams.ts';
+import type { Names } from '../protocol/names.ts';
 import type { Store } from './store.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from '../protocol/log.ts';
 
 export interface OrchestrateOptions {
   sweepId?: string;

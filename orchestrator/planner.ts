@@ -2,10 +2,10 @@
  * Planner: sweep spec → tasks. A task is (sweep, dataset, sample shard, model, attack + resolved
  * options, steps, batch size, seed); its key is the sha256 (first 32 hex digits) of the canonical
  * JSON of exactly those fields, so the same spec always gives the same keys and re-planning a sweep
- * can skip every task that already has a complete result.
+ * can skip every task that already has a complete result. Options come resolved from the spec
+ * validation (spec.ts); the planner only slices.
  */
 import { createHash } from 'node:crypto';
-import { resolveAttackOptions } from '../agent/attacks/registry.ts';
 import type { Task } from '../schema/wire.ts';
 import type { SweepSpec } from './spec.ts';
 
@@ -25,9 +25,10 @@ export function canonicalJson(v: unknown): string {
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
-/** Sweep id: the spec's name plus a hash of its full content. */
+/** Sweep id: the spec's name plus a hash of everything the user wrote (defaults filled in). */
 export function sweepId(spec: SweepSpec): string {
-  return `${spec.name}-${sha256(canonicalJson(spec)).slice(0, 10)}`;
+  const identity = { ...spec, attacks: spec.attacks.map(({ label, name, options }) => ({ label, name, options })) };
+  return `${spec.name}-${sha256(canonicalJson(identity)).slice(0, 10)}`;
 }
 
 export function taskKey(t: Omit<Task, 'key'>): string {
@@ -41,7 +42,7 @@ export function planSweep(spec: SweepSpec): { sweepId: string; tasks: Task[] } {
     for (const model of spec.models) {
       for (const attack of spec.attacks) {
         for (const steps of spec.steps) {
-          const options = resolveAttackOptions(attack.name, attack.options, steps);
+          const options = attack.resolved[steps];
           for (let s = 0; s < ds.indices.length; s += spec.shardSize) {
             const body: Omit<Task, 'key'> = {
               sweepId: id,

@@ -22,13 +22,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { ATTACKS, resolveAttackOptions } from '../agent/attacks/registry.ts';
+import { ATTACKS } from '../agent/attacks/registry.ts';
+import { DATASETS } from '../agent/data/registry.ts';
+import { checkSelection, type Selection } from '../agent/data/select.ts';
 import { zooManifest } from '../agent/models/zoo.ts';
 import { formatZodIssues } from '../schema/wire.ts';
-
-export const DATASETS: Record<string, { splits: Record<string, number> }> = {
-  mnist: { splits: { test: 10000, train: 60000 } },
-};
 
 const samplesSchema = z.union([
   z.literal('all'),
@@ -95,8 +93,10 @@ export interface ResolvedModel {
 export interface ResolvedAttack {
   label: string;
   name: string;
-  /** user options (without preset/steps) */
+  /** user options as written in the spec (without preset/steps): what the sweep id hashes */
   options: Record<string, unknown>;
+  /** the complete option set per step budget (preset ⊕ defaults ⊕ user, validated once, here) */
+  resolved: Record<number, Record<string, unknown>>;
 }
 export interface SweepSpec {
   name: string;
@@ -128,41 +128,41 @@ export function validateSpec(raw: unknown, source: string, baseDir: string): Swe
 
   const datasets: ResolvedDataset[] = s.datasets.map((d, i) => {
     const where = `datasets[${i}]`;
-    const known = DATASETS[d.name];
+    const known = DATASETS.get(d.name);
     if (!known) {
-      problems.push(`${where}.name: unknown dataset '${d.name}' (known: ${Object.keys(DATASETS).join(', ')})`);
+      problems.push(`${where}.name: unknown dataset '${d.name}' (known: ${[...DATASETS.keys()].join(', ')})`);
       return { name: d.name, split: d.split, indices: [] };
     }
-    const count = known.splits[d.split];
-    let indices: number[] = [];
     const smp = d.samples;
-    if (smp === 'all') indices = Array.from({ length: count }, (_, k) => k);
-    else if ('first' in smp) {
-      if (smp.first > count) problems.push(`${where}.samples.first: ${smp.first} exceeds the ${count} samples of ${d.name}/${d.split}`);
-      indices = Array.from({ length: Math.min(smp.first, count) }, (_, k) => k);
-    } else {
-      let list: unknown = 'indices' in smp ? smp.indices : undefined;
-      const field = 'indices' in smp ? `${where}.samples.indices` : `${where}.samples.indicesFile`;
-      if ('indicesFile' in smp) {
-        const file = path.resolve(baseDir, smp.indicesFile);
-        try {
-          const text = readFileSync(file, 'utf8');
-          list = text.trim().startsWith('[') ? JSON.parse(text) : text.split(/[\s,]+/).filter(Boolean).map(Number);
-        } catch (e) {
-          problems.push(`${field}: cannot read ${file}: ${(e as Error).message}`);
-          list = [];
-        }
+    let selection: Selection;
+    let field = `${where}.samples`;
+    if (smp === 'all') selection = { kind: 'all' };
+    else if ('first' in smp) selection = { kind: 'first', n: smp.first };
+    else if ('indices' in smp) selection = { kind: 'indices', indices: smp.indices };
+    else {
+      field = `${where}.samples.indicesFile`;
+      const file = path.resolve(baseDir, smp.indicesFile);
+      let list: unknown = [];
+      try {
+        const text = readFileSync(file, 'utf8');
+        list = text.trim().startsWith('[') ? JSON.parse(text) : text.split(/[\s,]+/).filter(Boolean).map(Number);
+      } catch (e) {
+        problems.push(`${field}: cannot read ${file}: ${(e as Error).message}`);
+        return { name: d.name, split: d.split, indices: [] };
       }
-      const arr = Array.isArray(list) ? list : [];
-      const seen = new Set<number>();
-      arr.forEach((v, k) => {
-        if (!Number.isInteger(v) || v < 0 || v >= count) problems.push(`${field}[${k}]: ${v} is not an index in 0..${count - 1}`);
-        else if (seen.has(v)) problems.push(`${field}[${k}]: index ${v} appears twice`);
-        else seen.add(v);
-      });
-      indices = arr.filter((v) => Number.isInteger(v)) as number[];
+      if (!Array.isArray(list)) {
+        problems.push(`${field}: ${file} holds no list of indices`);
+        return { name: d.name, split: d.split, indices: [] };
+      }
+      selection = { kind: 'indices', indices: list };
     }
-    return { name: d.name, split: d.split, indices };
+    const checked = checkSelection(selection, known.splits[d.split], `${d.name}/${d.split}`);
+    for (const p of checked.problems) {
+      // indicesFile problems are named after the file field: `samples.indicesFile[3]`
+      const at = field.endsWith('indicesFile') ? p.at.replace(/^indices/, '') : `.${p.at}`;
+      problems.push(`${field}${at}: ${p.message}`);
+    }
+    return { name: d.name, split: d.split, indices: checked.indices };
   });
 
   const zoo = zooManifest();
@@ -184,18 +184,24 @@ export function validateSpec(raw: unknown, source: string, baseDir: string): Swe
     const name = typeof a === 'string' ? a : a.name;
     const options = typeof a === 'string' ? {} : a.options;
     const label = typeof a === 'string' ? a : (a.label ?? a.name);
-    if (!ATTACKS.has(name)) {
+    const resolved: Record<number, Record<string, unknown>> = {};
+    const def = ATTACKS.get(name);
+    if (!def) {
       problems.push(`attacks[${i}]${typeof a === 'string' ? '' : '.name'}: unknown attack '${name}' (known: ${[...ATTACKS.keys()].join(', ')})`);
+    } else if ('steps' in options) {
+      problems.push(`attacks[${i}].options.steps: set step budgets with the top-level 'steps' list`);
     } else {
-      if ('steps' in options) problems.push(`attacks[${i}].options.steps: set step budgets with the top-level 'steps' list`);
-      try {
-        resolveAttackOptions(name, options, s.steps[0]);
-      } catch (e) {
-        if (e instanceof z.ZodError) for (const p of formatZodIssues(e)) problems.push(`attacks[${i}].options.${p}`);
-        else throw e;
+      for (const steps of s.steps) {
+        try {
+          resolved[steps] = def.resolve(options, steps);
+        } catch (e) {
+          if (!(e instanceof z.ZodError)) throw e;
+          const seen = new Set(problems);
+          for (const p of formatZodIssues(e)) if (!seen.has(`attacks[${i}].options.${p}`)) problems.push(`attacks[${i}].options.${p}`);
+        }
       }
     }
-    return { label, name, options };
+    return { label, name, options, resolved };
   });
   const labels = new Set<string>();
   attacks.forEach((a, i) => {

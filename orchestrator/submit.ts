@@ -9,7 +9,8 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { planSweep } from './planner.ts';
 import type { SweepSpec } from './spec.ts';
 import type { Store } from './store.ts';
-import { ensureStreams, type Names, type QueueTuning } from './nats/streams.ts';
+import { ensureStreams, type QueueTuning } from './nats/streams.ts';
+import { type Names } from '../protocol/names.ts';
 import type { Task } from '../schema/wire.ts';
 
 export interface SubmitReport {

@@ -6,6 +6,7 @@
 // zod 4 (shipped inside zod 3.25 as 'zod/v4') validates the hot wire path ~2× faster than zod 3;
 // spec files and attack options still use zod 3 (see orchestrator/spec.ts).
 import { z } from 'zod/v4';
+import { PermanentError } from './errors.ts';
 
 export const taskSchema = z
   .object({
@@ -124,7 +125,7 @@ export function splitResult(r: TaskResult, maxSamples: number): TaskResult[] {
   }));
 }
 
-export class WireFormatError extends Error {
+export class WireFormatError extends PermanentError {
   constructor(
     readonly what: string,
     readonly issues: string[],
@@ -145,7 +146,13 @@ export function parseWire<T>(schema: z.ZodType<T, unknown>, value: unknown, what
   return r.data;
 }
 
-/** A NATS payload (UTF-8 JSON) checked against `schema`; bad JSON throws SyntaxError, a bad shape WireFormatError. */
+/** A NATS payload (UTF-8 JSON) checked against `schema`; bad JSON or a bad shape throws WireFormatError. */
 export function decodeWire<T>(schema: z.ZodType<T, unknown>, data: Uint8Array, what: string): T {
-  return parseWire(schema, JSON.parse(new TextDecoder().decode(data)), what);
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder().decode(data));
+  } catch (e) {
+    throw new WireFormatError(what, [`not JSON: ${(e as Error).message}`]);
+  }
+  return parseWire(schema, value, what);
 }

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MeteredModel } from '../agent/engine/metered-model.ts';
 import { getAttack } from '../agent/attacks/registry.ts';
-import { loadMnist } from '../agent/data/mnist.ts';
+import { loadDataset } from '../agent/data/registry.ts';
 import { gather } from '../agent/data/select.ts';
 import { main } from '../orchestrator/cli.ts';
 import { loadSmallCnn, writeSpec } from './helpers/zoo.ts';
@@ -22,7 +22,7 @@ let ys: Int32Array;
 
 beforeAll(async () => {
   net = await loadSmallCnn();
-  const test = loadMnist('test');
+  const test = loadDataset('mnist', 'test');
   xs = gather(test.images, D, IDX);
   ys = Int32Array.from(IDX, (i) => test.labels[i]);
 });

@@ -9,9 +9,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { checkBatchFits, maxBatchFor, probeHeap, wasmHeapBytes, BatchTooLargeError } from '../agent/engine/heap-guard.ts';
 import { MeteredModel } from '../agent/engine/metered-model.ts';
 import { sigmaZero } from '../agent/attacks/sigma-zero.ts';
-import { loadMnist } from '../agent/data/mnist.ts';
+import { loadDataset } from '../agent/data/registry.ts';
 import { gather } from '../agent/data/select.ts';
-import { runTask, isPermanentError } from '../agent/run-task.ts';
+import { runTask } from '../agent/run-task.ts';
+import { isPermanent } from '../schema/errors.ts';
 import { loadSmallCnn, smallCnnTask } from './helpers/zoo.ts';
 
 let net: tf.LayersModel;
@@ -22,7 +23,7 @@ beforeAll(async () => {
 
 describe('wasm engine memory', () => {
   it('no tensor or wasm-heap growth across 200 σ-zero steps', async () => {
-    const ds = loadMnist('test');
+    const ds = loadDataset('mnist', 'test');
     const idx = [0, 1, 2, 3, 4, 5, 6, 7];
     const x = tf.tensor4d(gather(ds.images, 784, idx), [8, 28, 28, 1]);
     const y = tf.tensor1d(Int32Array.from(idx, (i) => ds.labels[i]), 'int32');
@@ -58,7 +59,7 @@ describe('wasm engine memory', () => {
     const t0 = performance.now();
     const err = await runTask(task, { backend: 'wasm' }).catch((e: unknown) => e as Error);
     expect(err).toBeInstanceOf(BatchTooLargeError);
-    expect(isPermanentError(err)).toBe(true);
+    expect(isPermanent(err)).toBe(true);
     expect((err as Error).message).toMatch(/batchSize 10000 on model mnist-smallcnn needs about [\d.]+ GiB of wasm heap.*use batchSize ≤ \d+/);
     expect(performance.now() - t0).toBeLessThan(5000); // refused up front, not after attacking
     expect(tf.memory().numTensors).toBe(before);

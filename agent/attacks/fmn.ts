@@ -14,6 +14,8 @@ import type { AttackResult, Classifier } from './types.ts';
 import { countNonZero, differenceOfLogits, predict } from './losses.ts';
 import { cosineInterp } from './schedules.ts';
 import { boxDelta, l0ProjectFeatures } from './projections.ts';
+import { perSampleNorm } from './norms.ts';
+import { defineAttack, yieldToEventLoop } from './define.ts';
 
 export const fmnOptionsSchema = z
   .object({
@@ -27,8 +29,12 @@ export const fmnOptionsSchema = z
   .strict();
 export type FmnOptions = z.input<typeof fmnOptionsSchema>;
 
-export async function fmnL0(model: Classifier, inputs: tf.Tensor4D, labels: tf.Tensor1D, options: FmnOptions = {}): Promise<AttackResult> {
-  const o = fmnOptionsSchema.parse(options);
+/** Direct use (tests, library callers): options validated here; sweeps bind them once (define.ts). */
+export function fmnL0(model: Classifier, inputs: tf.Tensor4D, labels: tf.Tensor1D, options: FmnOptions = {}): Promise<AttackResult> {
+  return runFmnL0(model, inputs, labels, fmnOptionsSchema.parse(options));
+}
+
+async function runFmnL0(model: Classifier, inputs: tf.Tensor4D, labels: tf.Tensor1D, o: z.output<typeof fmnOptionsSchema>): Promise<AttackResult> {
   const alphaFinal = o.alphaFinal ?? o.alphaInit / 100;
   const [B, H, W, C] = inputs.shape;
   const d = H * W * C;
@@ -64,7 +70,7 @@ export async function fmnL0(model: Classifier, inputs: tf.Tensor4D, labels: tf.T
       const b = tf.tensor1d(better.map(Number), 'bool').reshape([B, 1]);
       const newBest = tf.where(b, tf.add(x, delta), bestAdv);
       const g = step.grad;
-      const gnorm = tf.maximum(tf.sqrt(tf.sum(tf.square(g), 1, true)), 1e-12);
+      const gnorm = tf.maximum(perSampleNorm(g, 2), 1e-12);
       let d2 = tf.add(delta, tf.mul(tf.div(g, gnorm), alpha)) as tf.Tensor2D;
       d2 = l0ProjectFeatures(d2, eps);
       d2 = boxDelta(x, d2) as tf.Tensor2D;
@@ -73,10 +79,17 @@ export async function fmnL0(model: Classifier, inputs: tf.Tensor4D, labels: tf.T
     tf.dispose([delta, bestAdv, step.n, step.isAdv, step.grad]);
     delta = next.delta;
     bestAdv = next.best;
-    if (i % 10 === 9) await new Promise((r) => setImmediate(r));
+    if (i % 10 === 9) await yieldToEventLoop();
   }
   const adversarials = bestAdv.reshape([B, H, W, C]) as tf.Tensor4D;
   tf.dispose([x, delta, bestAdv]);
   eps = eps.map((e) => Math.trunc(e));
   return { adversarials, diagnostics: { claimedL0: bestNorm, finalEpsilon: eps } };
 }
+
+export const fmnL0Attack = defineAttack({
+  name: 'fmn-l0',
+  description: 'FMN, ℓ0 (adversarial-library fmn, norm=0): minimum-norm, ε adapted per step',
+  options: fmnOptionsSchema,
+  run: runFmnL0,
+});

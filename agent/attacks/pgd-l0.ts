@@ -16,6 +16,9 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import type { AttackResult, Classifier } from './types.ts';
 import { kthLargest } from './projections.ts';
+import { predict } from './losses.ts';
+import { perSampleNorm } from './norms.ts';
+import { defineAttack, yieldToEventLoop } from './define.ts';
 
 export const pgdL0OptionsSchema = z
   .object({
@@ -48,14 +51,18 @@ export function projectL0Box(v: tf.Tensor3D, x: tf.Tensor3D, k: number): tf.Tens
   });
 }
 
-export async function pgdL0(model: Classifier, inputs: tf.Tensor4D, labels: tf.Tensor1D, options: PgdL0Options = {}): Promise<AttackResult> {
-  const o = pgdL0OptionsSchema.parse(options);
+/** Direct use (tests, library callers): options validated here; sweeps bind them once (define.ts). */
+export function pgdL0(model: Classifier, inputs: tf.Tensor4D, labels: tf.Tensor1D, options: PgdL0Options = {}): Promise<AttackResult> {
+  return runPgdL0(model, inputs, labels, pgdL0OptionsSchema.parse(options));
+}
+
+export async function runPgdL0(model: Classifier, inputs: tf.Tensor4D, labels: tf.Tensor1D, o: z.output<typeof pgdL0OptionsSchema>): Promise<AttackResult> {
   const [B, H, W, C] = inputs.shape;
   const P = H * W;
   const x = inputs.reshape([B, P, C]) as tf.Tensor3D;
   const shape4 = [B, H, W, C] as [number, number, number, number];
   // initial clean prediction (counted, as the reference makes it)
-  const cleanPred = tf.tidy(() => tf.argMax(model.forward(inputs), 1));
+  const cleanPred = tf.tidy(() => predict(model.forward(inputs)));
   const found = Array.from(await tf.notEqual(cleanPred, labels).data()).map(Boolean);
   cleanPred.dispose();
   let adv = x.clone();
@@ -75,7 +82,7 @@ export async function pgdL0(model: Classifier, inputs: tf.Tensor4D, labels: tf.T
         const res = tf.tidy(() => {
           const zero = tf.zeros(shape4) as tf.Tensor4D;
           const { logits, grad } = model.valueAndGrad(x2.reshape(shape4) as tf.Tensor4D, zero, (lg) => tf.losses.softmaxCrossEntropy(yOneHot, lg) as tf.Scalar);
-          const mis = tf.notEqual(tf.argMax(logits, 1), labels);
+          const mis = tf.notEqual(predict(logits), labels);
           logits.dispose();
           return { mis, grad: grad.reshape([B, P, C]) };
         });
@@ -83,7 +90,7 @@ export async function pgdL0(model: Classifier, inputs: tf.Tensor4D, labels: tf.T
         const next = tf.tidy(() => {
           const misT = tf.tensor1d(mis.map((m, k) => Number(m && eligible[k])), 'bool').reshape([B, 1, 1]);
           const newAdv = tf.where(tf.broadcastTo(misT, [B, P, C]), x2, adv);
-          const g = tf.div(res.grad, tf.add(tf.sum(tf.abs(res.grad), [1, 2], true), 1e-10));
+          const g = tf.div(res.grad, tf.add(perSampleNorm(res.grad.reshape([B, P * C]), 1), 1e-10).reshape([B, 1, 1]));
           const noise = tf.mul(tf.sub(tf.randomUniform([B, P, C], 0, 1, 'float32', o.seed * 1000000 + r * 10000 + i + 1), 0.5), 1e-12); // +1: tfjs treats seed 0 as unseeded
           const moved = tf.add(x2, tf.add(noise, tf.mul(g, o.stepSize)));
           return { adv: newAdv as tf.Tensor3D, x2: moved as tf.Tensor3D };
@@ -96,7 +103,7 @@ export async function pgdL0(model: Classifier, inputs: tf.Tensor4D, labels: tf.T
       const projected = tf.tidy(() => tf.add(x, projectL0Box(tf.sub(x2, x) as tf.Tensor3D, x, o.k)) as tf.Tensor3D);
       x2.dispose();
       x2 = projected;
-      if (i % 10 === 9) await new Promise((res) => setImmediate(res));
+      if (i % 10 === 9) await yieldToEventLoop();
     }
     x2.dispose();
   }
@@ -105,3 +112,11 @@ export async function pgdL0(model: Classifier, inputs: tf.Tensor4D, labels: tf.T
   tf.dispose([x, adv, yOneHot]);
   return { adversarials, diagnostics: { pixelBudget: new Array<number>(B).fill(o.k) } };
 }
+
+export const pgdL0Attack = defineAttack({
+  name: 'pgd-l0',
+  description: 'PGD-ℓ0 (Croce & Hein): fixed budget k in PIXELS (option k), random start',
+  options: pgdL0OptionsSchema,
+  budget: { option: 'k', unit: 'pixel' },
+  run: runPgdL0,
+});

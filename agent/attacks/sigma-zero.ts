@@ -27,7 +27,9 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import type { AttackResult, Classifier } from './types.ts';
 import { countNonZero, differenceOfLogits, predict } from './losses.ts';
+import { perSampleNorm } from './norms.ts';
 import { cosineAnnealingLrs } from './schedules.ts';
+import { defineAttack, yieldToEventLoop } from './define.ts';
 
 export const sigmaZeroOptionsSchema = z
   .object({
@@ -46,6 +48,7 @@ export const sigmaZeroOptionsSchema = z
   .strict();
 
 export type SigmaZeroOptions = z.input<typeof sigmaZeroOptionsSchema>;
+type Resolved = z.output<typeof sigmaZeroOptionsSchema>;
 
 /** The σ-zero* preset of sigma0-advx `attacks.py` (Jul 2025): η0 0.1 (η_min 0.01), σ 1, τ0 0.1, t 0.0015. */
 export const SIGMA_ZERO_STAR: SigmaZeroOptions = { lr: 0.1, sigma: 1.0, threshold: 0.1, t: 0.0015 };
@@ -54,27 +57,18 @@ const BETA1 = 0.9;
 const BETA2 = 0.999;
 const ADAM_EPS = 1e-8;
 
-function perSampleNorm(g: tf.Tensor2D, p: 'inf' | 1 | 2): tf.Tensor2D {
-  return tf.tidy(() => {
-    const n = p === 'inf' ? tf.max(tf.abs(g), 1, true) : p === 1 ? tf.sum(tf.abs(g), 1, true) : tf.sqrt(tf.sum(tf.square(g), 1, true));
-    return tf.maximum(n, 1e-12) as tf.Tensor2D;
-  });
-}
-
 /** Observation points for conformance tests; not part of the attack's options. */
 export interface SigmaZeroHooks {
   /** called with each evaluated point: the active sample indices and their δ (flat, float32) */
   onEvaluate?: (step: number, activeIdx: number[], delta: Float32Array) => void;
 }
 
-export async function sigmaZero(
-  model: Classifier,
-  inputs: tf.Tensor4D,
-  labels: tf.Tensor1D,
-  options: SigmaZeroOptions = {},
-  hooks: SigmaZeroHooks = {},
-): Promise<AttackResult> {
-  const o = sigmaZeroOptionsSchema.parse(options);
+/** Direct use (tests, library callers): options validated here; sweeps bind them once (define.ts). */
+export function sigmaZero(model: Classifier, inputs: tf.Tensor4D, labels: tf.Tensor1D, options: SigmaZeroOptions = {}, hooks: SigmaZeroHooks = {}): Promise<AttackResult> {
+  return runSigmaZero(model, inputs, labels, sigmaZeroOptionsSchema.parse(options), hooks);
+}
+
+async function runSigmaZero(model: Classifier, inputs: tf.Tensor4D, labels: tf.Tensor1D, o: Resolved, hooks: SigmaZeroHooks = {}): Promise<AttackResult> {
   const [B, H, W, C] = inputs.shape;
   const d = H * W * C;
   const lrs = cosineAnnealingLrs(o.lr, o.lr / 10, o.steps);
@@ -124,7 +118,7 @@ export async function sigmaZero(
       const newBestDelta = tf.where(better.reshape([B, 1]), delta, bestDelta);
 
       // normalised gradient → Adam (PyTorch single-tensor order)
-      const gn = tf.div(g, perSampleNorm(g, o.gradNorm));
+      const gn = tf.div(g, tf.maximum(perSampleNorm(g, o.gradNorm), 1e-12));
       const m2 = tf.add(tf.mul(m, BETA1), tf.mul(gn, 1 - BETA1));
       // ATen addcmul evaluates v + (value·g)·g, addcdiv evaluates δ + (value·m)/denom: same order here
       const v2 = tf.add(tf.mul(v, BETA2), tf.mul(tf.mul(gn, 1 - BETA2), gn));
@@ -156,8 +150,7 @@ export async function sigmaZero(
       active.dispose();
       active = tf.tensor1d(mask.map(Number), 'bool');
     }
-    // let the event loop breathe between steps (progress, heartbeats)
-    if (i % 10 === 9) await new Promise((r) => setImmediate(r));
+    if (i % 10 === 9) await yieldToEventLoop();
   }
 
   const adversarials = tf.tidy(() => tf.add(x, bestDelta).reshape([B, H, W, C]) as tf.Tensor4D);
@@ -165,3 +158,20 @@ export async function sigmaZero(
   tf.dispose([x, delta, m, v, tau, bestDelta, bestL0, active]);
   return { adversarials, diagnostics: { claimedL0: bestL0Claimed, stepsRun } };
 }
+
+export const sigmaZeroAttack = defineAttack({
+  name: 'sigma-zero',
+  description: 'σ-zero (official V3 code): Adam on the ℓ∞-normalised gradient, cosine schedule, adaptive τ',
+  options: sigmaZeroOptionsSchema,
+  budget: { option: 'epsilonBudget', unit: 'feature' },
+  run: (model, inputs, labels, o) => runSigmaZero(model, inputs, labels, o),
+});
+
+export const sigmaZeroStarAttack = defineAttack({
+  name: 'sigma-zero*',
+  description: 'σ-zero with the σ-zero* preset (η0 0.1, σ 1, τ0 0.1, t 0.0015)',
+  options: sigmaZeroOptionsSchema,
+  preset: SIGMA_ZERO_STAR,
+  budget: { option: 'epsilonBudget', unit: 'feature' },
+  run: (model, inputs, labels, o) => runSigmaZero(model, inputs, labels, o),
+});

@@ -15,6 +15,7 @@ import { z } from 'zod';
 import type { AttackResult, Classifier } from './types.ts';
 import { differenceOfLogits } from './losses.ts';
 import { mulberry32 } from './rng.ts';
+import { defineAttack, yieldToEventLoop } from './define.ts';
 
 export const sparseRsOptionsSchema = z
   .object({
@@ -60,8 +61,12 @@ async function margins(model: Classifier, batch: Float32Array, n: number, shape:
   return out;
 }
 
-export async function sparseRs(model: Classifier, inputs: tf.Tensor4D, labels: tf.Tensor1D, options: SparseRsOptions = {}): Promise<AttackResult> {
-  const o = sparseRsOptionsSchema.parse(options);
+/** Direct use (tests, library callers): options validated here; sweeps bind them once (define.ts). */
+export function sparseRs(model: Classifier, inputs: tf.Tensor4D, labels: tf.Tensor1D, options: SparseRsOptions = {}): Promise<AttackResult> {
+  return runSparseRs(model, inputs, labels, sparseRsOptionsSchema.parse(options));
+}
+
+export async function runSparseRs(model: Classifier, inputs: tf.Tensor4D, labels: tf.Tensor1D, o: z.output<typeof sparseRsOptionsSchema>): Promise<AttackResult> {
   const [B, H, W, C] = inputs.shape;
   const shape: [number, number, number] = [H, W, C];
   const d = H * W * C;
@@ -122,7 +127,7 @@ export async function sparseRs(model: Classifier, inputs: tf.Tensor4D, labels: t
         }
       }
     });
-    if (it % 50 === 0) await new Promise((r) => setImmediate(r));
+    if (it % 50 === 0) await yieldToEventLoop();
   }
 
   // final check: successes replace x, failures stay x
@@ -132,3 +137,11 @@ export async function sparseRs(model: Classifier, inputs: tf.Tensor4D, labels: t
   });
   return { adversarials: tf.tensor4d(out, [B, H, W, C]), diagnostics: { featureBudget: new Array<number>(B).fill(k) } };
 }
+
+export const sparseRsAttack = defineAttack({
+  name: 'sparse-rs',
+  description: 'Sparse-RS ℓ0 in feature space: fixed budget k in FEATURES, gradient-free (steps = query budget)',
+  options: sparseRsOptionsSchema,
+  budget: { option: 'k', unit: 'feature' },
+  run: runSparseRs,
+});

@@ -7,8 +7,9 @@
  * mislabelled file never turns into silently wrong pixels.
  */
 import { readFileSync } from 'node:fs';
+import { PermanentError } from '../../schema/errors.ts';
 
-export class IdxFormatError extends Error {
+export class IdxFormatError extends PermanentError {
   constructor(
     readonly file: string,
     detail: string,

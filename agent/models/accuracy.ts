@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { ImageDataset } from '../data/mnist.ts';
+import type { ImageDataset } from '../data/dataset.ts';
 
 /** Fraction of `ds` the model classifies correctly (argmax of logits), in batches. */
 export async function cleanAccuracy(model: tf.LayersModel, ds: ImageDataset, batch = 500): Promise<number> {

@@ -8,8 +8,9 @@ import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
+import { PermanentError } from '../../schema/errors.ts';
 
-export class ModelLoadError extends Error {
+export class ModelLoadError extends PermanentError {
   constructor(
     readonly location: string,
     detail: string,

@@ -13,7 +13,7 @@ import { writeFileSync, appendFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { selectBackend } from '../engine/backend.ts';
-import { loadMnist } from '../data/mnist.ts';
+import { loadDataset } from '../data/registry.ts';
 import { buildSmallCnn } from './smallcnn.ts';
 import { loadLayersModelFolder, saveLayersModelFolder } from './io.ts';
 import { mulberry32, shuffleInPlace } from '../attacks/rng.ts';
@@ -43,8 +43,8 @@ const log = (s: string) => {
 };
 
 const backend = await selectBackend('wasm');
-const train = loadMnist('train');
-const test = loadMnist('test');
+const train = loadDataset('mnist', 'train');
+const test = loadDataset('mnist', 'test');
 log(`mnist-smallcnn training: epochs=${epochs} seed=${seed} batch=${batch} lr=${values.lr ?? 'schedule'} init=${values.init ?? 'fresh'} backend=${backend.backend} tfjs=${tf.version.tfjs}`);
 const model = values.init ? await loadLayersModelFolder(values.init) : buildSmallCnn(seed);
 const rng = mulberry32(seed);

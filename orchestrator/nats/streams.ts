@@ -1,4 +1,5 @@
 /**
+ * Stream and consumer set-up (the orchestrator's side; names are in protocol/names.ts).
  * JetStream layout (design.md, "Distributed mode"), under a namespace so that several deployments
  * (or test runs) can share one server:
  * - `<NS>_TASKS`: work queue on `<ns>.tasks.<sweep>`, one durable pull consumer `agents`, explicit
@@ -10,32 +11,7 @@
  */
 import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-
-export interface Names {
-  ns: string;
-  tasks: string;
-  results: string;
-  agentsConsumer: string;
-  ingestConsumer: string;
-  agentsKv: string;
-  taskSubject: (sweep: string) => string;
-  resultSubject: (sweep: string) => string;
-}
-
-export function names(ns = process.env.SIGMA_SWEEP_NS ?? 'sigma'): Names {
-  if (!/^[A-Za-z0-9_-]+$/.test(ns)) throw new Error(`namespace '${ns}' may only hold letters, digits, '_' and '-'`);
-  const up = ns.toUpperCase().replace(/-/g, '_');
-  return {
-    ns,
-    tasks: `${up}_TASKS`,
-    results: `${up}_RESULTS`,
-    agentsConsumer: 'agents',
-    ingestConsumer: 'ingester',
-    agentsKv: `${ns.replace(/-/g, '_')}_agents`,
-    taskSubject: (sweep) => `${ns}.tasks.${sweep}`,
-    resultSubject: (sweep) => `${ns}.results.${sweep}`,
-  };
-}
+import type { Names } from '../../protocol/names.ts';
 
 export interface QueueTuning {
   ackWaitMs: number;
@@ -53,7 +29,8 @@ export function tuningFor(ackWaitMs: number, maxDeliver = 5): QueueTuning {
 
 export const DEFAULT_TUNING: QueueTuning = tuningFor(60_000);
 
-const ns = (ms: number) => ms * 1_000_000;
+/** JetStream durations are nanoseconds. */
+const msToNs = (ms: number) => ms * 1_000_000;
 
 export async function ensureStreams(nc: NatsConnection, n: Names, tuning: QueueTuning = DEFAULT_TUNING): Promise<JetStreamManager> {
   if (tuning.maxDeliver <= tuning.backoffMs.length) {
@@ -62,7 +39,7 @@ export async function ensureStreams(nc: NatsConnection, n: Names, tuning: QueueT
   const jsm = await jetstreamManager(nc);
   const streams = [
     { name: n.tasks, subjects: [`${n.ns}.tasks.>`], retention: RetentionPolicy.Workqueue, storage: StorageType.File },
-    { name: n.results, subjects: [`${n.ns}.results.>`], retention: RetentionPolicy.Limits, storage: StorageType.File, max_age: ns(7 * 24 * 3600_000) },
+    { name: n.results, subjects: [`${n.ns}.results.>`], retention: RetentionPolicy.Limits, storage: StorageType.File, max_age: msToNs(7 * 24 * 3600_000) },
   ];
   for (const cfg of streams) {
     try {
@@ -78,15 +55,15 @@ export async function ensureStreams(nc: NatsConnection, n: Names, tuning: QueueT
         durable_name: n.agentsConsumer,
         ack_policy: AckPolicy.Explicit,
         deliver_policy: DeliverPolicy.All,
-        ack_wait: ns(tuning.ackWaitMs),
+        ack_wait: msToNs(tuning.ackWaitMs),
         max_deliver: tuning.maxDeliver,
-        backoff: tuning.backoffMs.map(ns),
+        backoff: tuning.backoffMs.map(msToNs),
         max_ack_pending: 10_000,
       },
     },
     {
       stream: n.results,
-      cfg: { durable_name: n.ingestConsumer, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, ack_wait: ns(30_000), max_deliver: -1 },
+      cfg: { durable_name: n.ingestConsumer, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, ack_wait: msToNs(30_000), max_deliver: -1 },
     },
   ];
   for (const { stream, cfg } of consumers) {

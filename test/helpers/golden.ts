@@ -1,18 +1,13 @@
-/** The σ-zero golden trace (shared/fixtures) and the tiny MLP it was recorded on, as tfjs objects. */
+/** The σ-zero golden trace (test/fixtures) and the tiny MLP it was recorded on, as tfjs objects. */
 import * as tf from '@tensorflow/tfjs';
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-/** shared/ sits next to the repository root (../shared from a clone, as CI lays it out). */
-export function sharedDir(): string {
-  const candidates = [process.env.SIGMA_SWEEP_SHARED, path.resolve(here, '../../../shared'), path.resolve(here, '../../shared')].filter(Boolean) as string[];
-  const hit = candidates.find((c) => existsSync(path.join(c, 'fixtures', 'sigma-zero-golden-trace.json')));
-  if (!hit) throw new Error(`shared/fixtures/sigma-zero-golden-trace.json not found (looked in ${candidates.join(', ')}; set SIGMA_SWEEP_SHARED)`);
-  return hit;
-}
+/** The trace lives in the repository (test/fixtures/, with its README): a clone needs nothing beside it. */
+export const GOLDEN_TRACE = path.resolve(here, '..', 'fixtures', 'sigma-zero-golden-trace.json');
 
 export interface GoldenRun {
   options: Record<string, number>;
@@ -34,7 +29,7 @@ export interface Golden {
 }
 
 export function loadGolden(): Golden {
-  return JSON.parse(readFileSync(path.join(sharedDir(), 'fixtures', 'sigma-zero-golden-trace.json'), 'utf8')) as Golden;
+  return JSON.parse(readFileSync(GOLDEN_TRACE, 'utf8')) as Golden;
 }
 
 export function goldenModel(g: Golden): tf.LayersModel {

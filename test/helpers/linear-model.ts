@@ -1,6 +1,6 @@
 /** A softmax-regression classifier on MNIST, trained deterministically in a few seconds, and its exact ℓ0 optimum. */
 import * as tf from '@tensorflow/tfjs';
-import { loadMnist } from '../../agent/data/mnist.ts';
+import { loadDataset } from '../../agent/data/registry.ts';
 import { gather } from '../../agent/data/select.ts';
 import { linearMinL0 } from './linear-oracle.ts';
 
@@ -16,8 +16,8 @@ export interface LinearSetup {
 }
 
 export function trainLinear(n: number): LinearSetup {
-  const train = loadMnist('train');
-  const test = loadMnist('test');
+  const train = loadDataset('mnist', 'train');
+  const test = loadDataset('mnist', 'test');
   const trainIdx = Array.from({ length: 3000 }, (_, i) => i);
   const net = tf.sequential({ layers: [tf.layers.flatten({ inputShape: [28, 28, 1] }), tf.layers.dense({ units: 10, kernelInitializer: 'zeros' })] });
   const tx = tf.tensor4d(gather(train.images, D, trainIdx), [3000, 28, 28, 1]);

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { names } from '../../orchestrator/nats/streams.ts';
+import { names } from '../../protocol/names.ts';
 
 export const SHARED_NATS = process.env.SIGMA_SWEEP_TEST_NATS ?? 'nats://127.0.0.1:4222';
 

@@ -14,12 +14,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstream, type Consumer, type JsMsg } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { decodeWire, splitResult, taskSchema, type AgentRecord, type Task, type TaskFailure } from '../schema/wire.ts';
-import { TaskFailedError } from './tensor-worker.ts';
-import { TensorPool } from './tensor-pool.ts';
-import { connectNats, describeNats, type NatsSettings } from '../orchestrator/nats/connect.ts';
-import { names, type Names } from '../orchestrator/nats/streams.ts';
-import type { Logger } from '../orchestrator/log.ts';
+import { decodeWire, splitResult, taskSchema, type AgentRecord, type Task, type TaskFailure } from '../../schema/wire.ts';
+import { TaskFailedError } from '../../agent/tensor-worker.ts';
+import { isPermanent } from '../../schema/errors.ts';
+import { TensorPool } from '../../agent/tensor-pool.ts';
+import { connectNats, describeNats, type NatsSettings } from '../../protocol/nats.ts';
+import { names, type Names } from '../../protocol/names.ts';
+import type { Logger } from '../../protocol/log.ts';
 
 export interface AgentOptions {
   nats: NatsSettings;
@@ -154,9 +155,10 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
       log.info('task done', { task: task.key, attempt, seconds: result.batches.reduce((a, b) => a + b.seconds, 0).toFixed(2) });
     } catch (e) {
       if (e instanceof TaskFailedError) {
-        log.error('task failed', { task: task.key, attempt, permanent: e.permanent, reason: e.message });
-        await publishFailure(task, attempt, e.permanent, e.message).catch((pe) => log.warn('could not report the failure', { error: (pe as Error).message }));
-        if (e.permanent) msg.term(e.message);
+        const permanent = isPermanent(e);
+        log.error('task failed', { task: task.key, attempt, permanent, reason: e.message });
+        await publishFailure(task, attempt, permanent, e.message).catch((pe) => log.warn('could not report the failure', { error: (pe as Error).message }));
+        if (permanent) msg.term(e.message);
         else msg.nak(Math.min(30_000, 1000 * 2 ** attempt));
       } else {
         // NATS trouble while publishing: hand the task back (or let ack_wait do it)
