@@ -17,7 +17,7 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { connect } from '@nats-io/transport-node';
-import { Store } from '../orchestrator/store.ts';
+import { Store } from '../orchestrator/db/store.ts';
 import { ensureStreams, tuningFor } from '../orchestrator/nats/streams.ts';
 import { names } from '../protocol/names.ts';
 import { startIngester } from '../orchestrator/ingest.ts';
@@ -56,8 +56,8 @@ async function ingestBench(): Promise<void> {
       for (const t of plan.tasks) tasks.push({ ...t, key: `${t.key.slice(0, 24)}${String(rep).padStart(8, '0')}`, attack: { ...t.attack, label: `noop-${rep}` } });
     }
     tasks.length = nTasks;
-    await store.upsertSweep(plan.sweepId, spec.name, spec);
-    await store.upsertTasks(tasks);
+    await store.sweeps.upsert(plan.sweepId, spec.name, spec);
+    await store.tasks.upsert(tasks);
     const results: TaskResult[] = tasks.map((t) => ({
       taskKey: t.key,
       attempt: 1,
@@ -90,7 +90,7 @@ async function ingestBench(): Promise<void> {
     await dropNamespace(SHARED_NATS, ns);
 
     // raw ceiling: COPY the same rows into the same table (after emptying it)
-    await store.query('truncate sample_results');
+    await store.reports.query('truncate sample_results');
     const client = new pg.Client({ connectionString: db.url });
     await client.connect();
     const arr = (a: number[]) => `{${a.join(',')}}`;
@@ -140,7 +140,7 @@ async function orchestrationBench(agentsCount: number): Promise<{ perTaskMs: num
     const sub = await submitSweep(spec, store, nc, n, { tuning: tuningFor(60_000) });
     await orchestrate(nc, n, store, { sweepId: sub.sweepId, untilDone: true, log, pollMs: 20 });
     const wall = performance.now() - t0;
-    const { rows } = await store.query(`select coalesce(sum(seconds), 0)::float8 as s, count(*)::int as n from tasks where sweep_id = '${sub.sweepId}' and status = 'done'`);
+    const { rows } = await store.reports.query(`select coalesce(sum(seconds), 0)::float8 as s, count(*)::int as n from tasks where sweep_id = '${sub.sweepId}' and status = 'done'`);
     if (rows[0].n !== TASKS) throw new Error(`only ${rows[0].n}/${TASKS} tasks done`);
     return { perTaskMs: wall / TASKS, computeMs: (1000 * Number(rows[0].s)) / TASKS };
   } finally {

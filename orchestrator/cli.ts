@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { createLogger, type Logger } from '../protocol/log.ts';
 import { loadSpecFile, SpecError } from './spec.ts';
 import { planSweep } from './planner.ts';
-import { Store } from './store.ts';
+import { Store } from './db/store.ts';
 import { renderTable, type TableFormat } from './report.ts';
 import { runEmbedded } from './embedded.ts';
 import { defaultSlots, type BackendRequest } from '../agent/engine/backend.ts';
@@ -86,7 +86,7 @@ async function openStore(flags: StoreFlags, log: Logger): Promise<Store> {
 }
 
 async function resolveSweepId(store: Store, requested?: string): Promise<string> {
-  const all = await store.sweepIds();
+  const all = await store.sweeps.list();
   if (requested) {
     const hit = all.find((s) => s.id === requested) ?? all.filter((s) => s.name === requested).at(-1);
     if (!hit) throw new UsageError(`--sweep: no sweep '${requested}' in this database (have: ${all.map((s) => s.id).join(', ') || 'none'})`);
@@ -131,7 +131,7 @@ export function buildProgram(out: (s: string) => void, log: () => Logger): Comma
       const report = await runEmbedded(spec, store, { backend: flags.backend, slots: Math.floor(flags.slots), force: flags.force, log: log(), progress: flags.progress });
       log().info('sweep finished', { sweep: report.sweepId, ran: report.completed, skipped: report.skipped, failed: report.failed.length, seconds: Math.round((Date.now() - t0) / 1000) });
       out(`sweep ${report.sweepId}\n\n`);
-      out(renderTable(await store.summary(report.sweepId), parseFormat(flags.format)));
+      out(renderTable(await store.reports.summary(report.sweepId), parseFormat(flags.format)));
       if (report.failed.length) {
         for (const f of report.failed) log().error('task failed for good', { task: f.key, error: f.error });
         throw new Error(`${report.failed.length} task(s) failed; rerun the same command to retry them`);
@@ -152,7 +152,7 @@ export function buildProgram(out: (s: string) => void, log: () => Logger): Comma
     try {
       const id = await resolveSweepId(store, flags.sweep);
       out(`sweep ${id}\n\n`);
-      out(renderTable(await store.summary(id), parseFormat(flags.format)));
+      out(renderTable(await store.reports.summary(id), parseFormat(flags.format)));
     } finally {
       await store.close();
     }
@@ -184,7 +184,7 @@ export function buildProgram(out: (s: string) => void, log: () => Logger): Comma
     const text = query.startsWith('@') ? readFileSync(query.slice(1), 'utf8') : query;
     const store = await openStore(flags, log());
     try {
-      const { fields, rows } = await store.query(text);
+      const { fields, rows } = await store.reports.query(text);
       out(fields.join('\t') + '\n');
       for (const r of rows) out(fields.map((f) => (r[f] === null ? '' : String(r[f]))).join('\t') + '\n');
     } finally {
@@ -218,7 +218,7 @@ export function buildProgram(out: (s: string) => void, log: () => Logger): Comma
         const bar = new ProgressBar(r.planned, 'tasks');
         await orchestrate(nc, n, store, { sweepId: r.sweepId, untilDone: true, log: log(), onPoll: (s) => bar.update(s.done + s.dead, s.dead ? `(${s.dead} dead)` : '') });
         bar.finish();
-        out(renderTable(await store.summary(r.sweepId)));
+        out(renderTable(await store.reports.summary(r.sweepId)));
       }
     } finally {
       await nc.drain().catch(() => {});

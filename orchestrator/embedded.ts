@@ -7,7 +7,7 @@ import { planSweep } from './planner.ts';
 import { ProgressBar } from './progress.ts';
 import { InProcessQueue } from './queue.ts';
 import type { SweepSpec } from './spec.ts';
-import type { Store } from './store.ts';
+import type { Store } from './db/store.ts';
 import { InThreadRunner, runTaskOn, type BatchRunner } from '../agent/run-task.ts';
 import { TensorPool } from '../agent/tensor-pool.ts';
 import { batchCount } from '../agent/batches.ts';
@@ -36,9 +36,9 @@ export interface EmbeddedRunReport {
 
 export async function runEmbedded(spec: SweepSpec, store: Store, opts: EmbeddedRunOptions): Promise<EmbeddedRunReport> {
   const { sweepId, tasks } = planSweep(spec);
-  await store.upsertSweep(sweepId, spec.name, spec);
-  await store.upsertTasks(tasks);
-  const complete = opts.force ? new Set<string>() : await store.completeTaskKeys(tasks.map((t) => t.key));
+  await store.sweeps.upsert(sweepId, spec.name, spec);
+  await store.tasks.upsert(tasks);
+  const complete = opts.force ? new Set<string>() : await store.tasks.completeKeys(tasks.map((t) => t.key));
   const todo = tasks.filter((t) => !complete.has(t.key));
   const slots = Math.max(1, Math.min(opts.slots ?? 1, todo.reduce((a, t) => a + batchCount(t), 0)));
   opts.log.info('sweep planned', { sweep: sweepId, tasks: tasks.length, toRun: todo.length, alreadyComplete: complete.size, slots });
@@ -60,11 +60,11 @@ export async function runEmbedded(spec: SweepSpec, store: Store, opts: EmbeddedR
     for (let d = await queue.pull(); d; d = await queue.pull()) {
       const { task } = d;
       const label = `${task.attack.label}/${task.model.name}/${task.steps}`;
-      await store.markRunning(task.key, 'embedded');
+      await store.tasks.markRunning(task.key, 'embedded');
       inTask.set(task.key, 0);
       try {
         const result = await runTaskOn(runner, task, { agentId: 'embedded', attempt: d.attempt, onProgress: (done) => (inTask.set(task.key, done), showProgress(label)) });
-        await store.recordResult(result);
+        await store.results.record(result);
         samplesDone += task.sampleIndices.length;
         report.completed++;
         d.ack();
@@ -72,7 +72,7 @@ export async function runEmbedded(spec: SweepSpec, store: Store, opts: EmbeddedR
         const err = e as Error;
         const permanent = isPermanent(err);
         opts.log.error('task failed', { task: task.key, attack: task.attack.label, attempt: d.attempt, permanent, error: err.message });
-        await store.markFailed(task.key, err.message);
+        await store.tasks.markFailed(task.key, err.message);
         if (permanent) {
           report.failed.push({ key: task.key, error: err.message });
           d.ack();

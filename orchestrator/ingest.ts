@@ -15,7 +15,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { decodeWire, resultMessageSchema, taskSchema } from '../schema/wire.ts';
 import { isPermanent } from '../schema/errors.ts';
 import type { Names } from '../protocol/names.ts';
-import type { Store } from './store.ts';
+import type { Store } from './db/store.ts';
 import type { Logger } from '../protocol/log.ts';
 
 
@@ -32,15 +32,15 @@ export async function ingestMessage(store: Store, msg: { data: Uint8Array }, log
   if (m.kind === 'failure') {
     stats.failures++;
     if (m.permanent) {
-      await store.recordDead(m.taskKey, m.sweepId, m.reason, m.attempt);
+      await store.tasks.recordDead(m.taskKey, m.sweepId, m.reason, m.attempt);
       stats.dead++;
       log.warn('task is dead', { task: m.taskKey, reason: m.reason });
     } else {
-      await store.recordError(m.taskKey, m.reason);
+      await store.tasks.recordError(m.taskKey, m.reason);
     }
     return;
   }
-  if (await store.recordResult(m)) stats.results++;
+  if (await store.results.record(m)) stats.results++;
   else stats.duplicates++;
 }
 
@@ -116,11 +116,11 @@ export function startIngester(nc: NatsConnection, n: Names, store: Store, log: L
           if (!stored) continue; // terminated messages are gone; the agent reported their reason itself
           const task = decodeWire(taskSchema, stored.data, 'task');
           // the agents' failure reports travel on the results stream and may land a moment later
-          for (let wait = 0; wait < 10 && !(await store.taskError(task.key).catch(() => null)); wait++) await sleep(200);
+          for (let wait = 0; wait < 10 && !(await store.tasks.error(task.key).catch(() => null)); wait++) await sleep(200);
           for (let tries = 0; ; tries++) {
             try {
-              const reason = (await store.taskError(task.key)) ?? a.reason ?? 'no agent could finish it';
-              await store.recordDead(task.key, task.sweepId, `gave up after ${a.deliveries ?? '?'} deliveries: ${reason}`, a.deliveries ?? null);
+              const reason = (await store.tasks.error(task.key)) ?? a.reason ?? 'no agent could finish it';
+              await store.tasks.recordDead(task.key, task.sweepId, `gave up after ${a.deliveries ?? '?'} deliveries: ${reason}`, a.deliveries ?? null);
               break;
             } catch (e) {
               if (tries > 60) throw e;

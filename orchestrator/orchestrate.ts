@@ -10,7 +10,7 @@ import { startIngester, type IngesterStats } from './ingest.ts';
 import { liveAgents } from './agents-registry.ts';
 import { publishTasks } from './submit.ts';
 import type { Names } from '../protocol/names.ts';
-import type { Store } from './store.ts';
+import type { Store } from './db/store.ts';
 import type { Logger } from '../protocol/log.ts';
 
 export interface OrchestrateOptions {
@@ -30,7 +30,7 @@ export interface OrchestrateOptions {
 }
 
 export async function sweepCounts(store: Store, sweepId: string) {
-  const st = await store.sweepStatus(sweepId);
+  const st = await store.reports.progress(sweepId);
   const by = Object.fromEntries(st.counts.map((c) => [c.status, c.n])) as Record<string, number>;
   const total = st.counts.reduce((a, c) => a + c.n, 0);
   return { ...st, by, total, done: by.done ?? 0, deadCount: by.dead ?? 0 };
@@ -59,15 +59,15 @@ export async function orchestrate(nc: NatsConnection, n: Names, store: Store, op
       if (Date.now() - lastStragglerCheck < (opts.stragglerEveryMs ?? 5000)) continue;
       lastStragglerCheck = Date.now();
       if (c.total > 0 && c.done / c.total >= (opts.stragglerDoneFraction ?? 0.8)) {
-        const median = await store.medianTaskSeconds(opts.sweepId);
+        const median = await store.tasks.medianSeconds(opts.sweepId);
         if (median != null) {
           const limit = Math.max((opts.stragglerFactor ?? 3) * median, opts.stragglerMinSeconds ?? 30);
           for (const agent of await liveAgents(nc, n)) {
             for (const t of agent.tasks) {
               const running = (Date.now() - Date.parse(t.startedAt)) / 1000;
               if (t.sweepId !== opts.sweepId || speculated.has(t.key) || running <= limit) continue;
-              if (await store.isComplete(t.key)) continue;
-              const task = await store.getTask(t.key);
+              if (await store.tasks.isComplete(t.key)) continue;
+              const task = await store.tasks.get(t.key);
               if (!task) continue;
               speculated.add(t.key);
               await publishTasks(nc, n, store, [task], () => 'speculative');

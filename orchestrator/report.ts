@@ -1,5 +1,5 @@
 /** Paper-style tables (σ-zero paper layout) from attack_summary rows. */
-import type { SummaryRow } from './store.ts';
+import type { SummaryRow } from './db/store.ts';
 
 export type TableFormat = 'markdown' | 'csv' | 'latex';
 

@@ -8,7 +8,7 @@ import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { planSweep } from './planner.ts';
 import type { SweepSpec } from './spec.ts';
-import type { Store } from './store.ts';
+import type { Store } from './db/store.ts';
 import { ensureStreams, type QueueTuning } from './nats/streams.ts';
 import { type Names } from '../protocol/names.ts';
 import type { Task } from '../schema/wire.ts';
@@ -22,24 +22,24 @@ export interface SubmitReport {
 
 export async function publishTasks(nc: NatsConnection, n: Names, store: Store, list: Task[], msgIdSuffix?: (t: Task) => string): Promise<number> {
   const js = jetstream(nc);
-  const counts = await store.publishCounts(list.map((t) => t.key));
-  await store.clearDead(list.map((t) => t.key));
+  const counts = await store.tasks.publishCounts(list.map((t) => t.key));
+  await store.tasks.clearDead(list.map((t) => t.key));
   const pending = list.map((t) => {
     const n0 = counts.get(t.key) ?? 0;
     const msgID = msgIdSuffix ? `${t.key}:${msgIdSuffix(t)}` : n0 === 0 ? t.key : `${t.key}:${n0}`;
     return js.publish(n.taskSubject(t.sweepId), JSON.stringify(t), { msgID });
   });
   await Promise.all(pending);
-  await store.markQueued(list.map((t) => t.key));
+  await store.tasks.markQueued(list.map((t) => t.key));
   return list.length;
 }
 
 export async function submitSweep(spec: SweepSpec, store: Store, nc: NatsConnection, n: Names, opts: { force?: boolean; tuning?: QueueTuning } = {}): Promise<SubmitReport> {
   const { sweepId, tasks } = planSweep(spec);
   await ensureStreams(nc, n, opts.tuning);
-  await store.upsertSweep(sweepId, spec.name, spec);
-  await store.upsertTasks(tasks);
-  const complete = opts.force ? new Set<string>() : await store.completeTaskKeys(tasks.map((t) => t.key));
+  await store.sweeps.upsert(sweepId, spec.name, spec);
+  await store.tasks.upsert(tasks);
+  const complete = opts.force ? new Set<string>() : await store.tasks.completeKeys(tasks.map((t) => t.key));
   const todo = tasks.filter((t) => !complete.has(t.key));
   const published = todo.length ? await publishTasks(nc, n, store, todo) : 0;
   return { sweepId, planned: tasks.length, published, complete: complete.size };

@@ -7,7 +7,19 @@
  *   sweeps(id) · tasks(key) · sample_results(task_key, dataset_index) · batch_metrics(task_key, batch_index)
  */
 import { sql } from 'drizzle-orm';
-import { boolean, doublePrecision, index, integer, jsonb, pgTable, primaryKey, real, text, timestamp, bigint } from 'drizzle-orm/pg-core';
+import { bigint, boolean, check, doublePrecision, index, integer, jsonb, pgTable, primaryKey, real, text, timestamp } from 'drizzle-orm/pg-core';
+
+/**
+ * A task's life: planned → queued (published) → running → done; failed (this attempt, will be
+ * retried) and dead (gave up: permanent error or deliveries exhausted) until resubmitted.
+ */
+export const TASK_STATUSES = ['planned', 'queued', 'running', 'done', 'failed', 'dead'] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+
+/** Unit of a fixed attack budget (agent/attacks/define.ts). */
+export const BUDGET_UNITS = ['pixel', 'feature'] as const;
+export type BudgetUnitColumn = (typeof BUDGET_UNITS)[number];
+
 
 export const sweeps = pgTable('sweeps', {
   id: text('id').primaryKey(),
@@ -33,24 +45,30 @@ export const tasks = pgTable(
     attackLabel: text('attack_label').notNull(),
     attack: text('attack').notNull(),
     attackOptions: jsonb('attack_options').notNull(),
+    /** fixed budget of the run (PGD-ℓ0 / Sparse-RS k, σ-zero epsilonBudget) and its unit; null for minimum-norm runs */
+    budget: integer('budget'),
+    budgetUnit: text('budget_unit').$type<BudgetUnitColumn>(),
     steps: integer('steps').notNull(),
     batchSize: integer('batch_size').notNull(),
     seed: integer('seed').notNull(),
-    status: text('status').notNull().default('planned'), // planned | queued | running | done | failed | dead
+    status: text('status').$type<TaskStatus>().notNull().default('planned'),
     attempts: integer('attempts').notNull().default(0),
     /** how often the task was published to the queue (message ids of re-publications differ) */
     publishes: integer('publishes').notNull().default(0),
     agent: text('agent'),
     backend: text('backend'),
     device: text('device'),
-    gpuType: text('gpu_type'),
     error: text('error'),
     startedAt: timestamp('started_at', { withTimezone: true }),
     finishedAt: timestamp('finished_at', { withTimezone: true }),
     /** Σ batch seconds of the attack (device-seconds) */
     seconds: doublePrecision('seconds'),
   },
-  (t) => [index('tasks_sweep_idx').on(t.sweepId)],
+  (t) => [
+    index('tasks_sweep_idx').on(t.sweepId),
+    check('tasks_status_check', sql`${t.status} in (${sql.raw(TASK_STATUSES.map((x) => `'${x}'`).join(', '))})`),
+    check('tasks_budget_unit_check', sql`${t.budgetUnit} in (${sql.raw(BUDGET_UNITS.map((x) => `'${x}'`).join(', '))})`),
+  ],
 );
 
 export const sampleResults = pgTable(
@@ -102,12 +120,4 @@ export const deadTasks = pgTable('dead_tasks', {
   reason: text('reason').notNull(),
   deliveries: integer('deliveries'),
   recordedAt: timestamp('recorded_at', { withTimezone: true }).notNull().default(sql`now()`),
-});
-
-export const agents = pgTable('agents', {
-  id: text('id').primaryKey(),
-  host: text('host').notNull(),
-  backend: text('backend').notNull(),
-  device: text('device').notNull(),
-  lastSeen: timestamp('last_seen', { withTimezone: true }).notNull().default(sql`now()`),
 });

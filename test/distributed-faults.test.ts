@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
-import { Store } from '../orchestrator/store.ts';
+import { Store } from '../orchestrator/db/store.ts';
 import { tuningFor } from '../orchestrator/nats/streams.ts';
 import { names, type Names } from '../protocol/names.ts';
 import { submitSweep, publishTasks } from '../orchestrator/submit.ts';
@@ -55,10 +55,10 @@ afterAll(async () => {
 });
 
 async function rowsOf(sweepId: string) {
-  const { rows } = await store.query(
+  const { rows } = await store.reports.query(
     `select count(*)::int as n, count(distinct (task_key, dataset_index))::int as d from sample_results r join tasks t on t.key = r.task_key where t.sweep_id = '${sweepId}'`,
   );
-  const { rows: st } = await store.query(`select status, count(*)::int as n from tasks where sweep_id = '${sweepId}' group by status order by status`);
+  const { rows: st } = await store.reports.query(`select status, count(*)::int as n from tasks where sweep_id = '${sweepId}' group by status order by status`);
   return { ...(rows[0] as { n: number; d: number }), status: Object.fromEntries(st.map((r) => [r.status, r.n])) as Record<string, number> };
 }
 
@@ -90,7 +90,7 @@ describe('distributed sweeps under faults', () => {
     agents.push(spawnAgent(nats.url, n.ns, ['--id', 'rescuer']));
     await runToEnd(n, sub.sweepId);
     expect(await rowsOf(sub.sweepId)).toEqual({ n: 3, d: 3, status: { done: 3 } });
-    const { rows } = await store.query(`select max(attempts)::int as a from tasks where sweep_id = '${sub.sweepId}'`);
+    const { rows } = await store.reports.query(`select max(attempts)::int as a from tasks where sweep_id = '${sub.sweepId}'`);
     expect(rows[0].a).toBeGreaterThanOrEqual(2);
   });
 
@@ -170,8 +170,8 @@ describe('distributed sweeps under faults', () => {
   it('the ingester keeps the first complete result of a task and drops later copies', async () => {
     const spec = tinySweep('firstwins', 1, 3);
     const { sweepId, tasks } = planSweep(spec);
-    await store.upsertSweep(sweepId, spec.name, spec);
-    await store.upsertTasks(tasks);
+    await store.sweeps.upsert(sweepId, spec.name, spec);
+    await store.tasks.upsert(tasks);
     const t = tasks[0];
     const result = (attempt: number, l0: number) => ({
       kind: 'result', sweepId, taskKey: t.key, part: 0, parts: 1, attempt, agent: `a${attempt}`, backend: 'wasm', device: 'cpu',
@@ -185,7 +185,7 @@ describe('distributed sweeps under faults', () => {
     await ingestMessage(store, enc(result(1, 5)), log, stats);
     await ingestMessage(store, enc(result(2, 9)), log, stats);
     expect(stats).toMatchObject({ results: 1, duplicates: 1 });
-    const { rows } = await store.query(`select l0, attempts, agent from sample_results r join tasks t on t.key = r.task_key where t.key = '${t.key}'`);
+    const { rows } = await store.reports.query(`select l0, attempts, agent from sample_results r join tasks t on t.key = r.task_key where t.key = '${t.key}'`);
     expect(rows).toEqual([{ l0: 5, attempts: 1, agent: 'a1' }]);
   });
 
@@ -216,13 +216,13 @@ describe('distributed sweeps under faults', () => {
       { ...base, key: 'a0'.repeat(16), attack: { label: 'nope', name: 'nope', options: {} } },
       { ...base, key: 'b0'.repeat(16), sampleIndices: [20000] },
     ];
-    await store.upsertTasks(bad);
+    await store.tasks.upsert(bad);
     await publishTasks(nc, n, store, bad);
     agents.push(spawnAgent(nats.url, n.ns, ['--id', 'p1']));
     await runToEnd(n, sub.sweepId);
     const st = await rowsOf(sub.sweepId);
     expect(st.status).toEqual({ dead: 4, done: 2 });
-    const { rows: dead } = await store.query(`select task_key, reason from dead_tasks where sweep_id = '${sub.sweepId}' order by task_key`);
+    const { rows: dead } = await store.reports.query(`select task_key, reason from dead_tasks where sweep_id = '${sub.sweepId}' order by task_key`);
     expect(dead).toHaveLength(4);
     const reasons = dead.map((d) => String(d.reason)).join('\n');
     expect(reasons).toMatch(/sha256 mismatch/);
@@ -248,12 +248,12 @@ describe('distributed sweeps under faults', () => {
     // one task far slower than its peers
     const base = planSweep(spec).tasks[0];
     const slow = { ...base, key: 'c1'.repeat(16), sampleIndices: [50], steps: 1500, attack: { ...base.attack, options: { ...base.attack.options, steps: 1500 } } };
-    await store.upsertTasks([slow]);
+    await store.tasks.upsert([slow]);
     await publishTasks(nc, n, store, [slow]);
     agents.push(spawnAgent(nats.url, n.ns, ['--id', 's1']), spawnAgent(nats.url, n.ns, ['--id', 's2']));
     await runToEndWith(n, sub.sweepId, { stragglerFactor: 2, stragglerMinSeconds: 2, stragglerDoneFraction: 0.5, stragglerEveryMs: 300 });
     expect(await rowsOf(sub.sweepId)).toEqual({ n: 7, d: 7, status: { done: 7 } });
-    const { rows } = await store.query(`select publishes from tasks where key = '${slow.key}'`);
+    const { rows } = await store.reports.query(`select publishes from tasks where key = '${slow.key}'`);
     expect(rows[0].publishes).toBe(2); // the original and exactly one speculative copy
     const ran = agents.map((a) => (a.log().match(new RegExp(`task started task=${slow.key}`, 'g')) ?? []).length).reduce((x, y) => x + y, 0);
     expect(ran).toBe(2);
@@ -279,7 +279,7 @@ describe('distributed sweeps under faults', () => {
     const end = Date.now() + 20_000;
     while ((await rowsOf(sub.sweepId)).status.dead !== 1 && Date.now() < end) await new Promise((r) => setTimeout(r, 200));
     await ing.stop();
-    const { rows } = await store.query(`select reason, deliveries from dead_tasks where sweep_id = '${sub.sweepId}'`);
+    const { rows } = await store.reports.query(`select reason, deliveries from dead_tasks where sweep_id = '${sub.sweepId}'`);
     expect(rows).toHaveLength(1);
     expect(String(rows[0].reason)).toMatch(/gave up after 4 deliveries: GPU fell off the bus/);
     const info = await (await import('@nats-io/jetstream')).jetstreamManager(nc).then((jsm) => jsm.streams.info(n.tasks));

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { Store } from '../orchestrator/store.ts';
+import { Store } from '../orchestrator/db/store.ts';
 import { tuningFor } from '../orchestrator/nats/streams.ts';
 import { names } from '../protocol/names.ts';
 import { submitSweep } from '../orchestrator/submit.ts';
@@ -42,7 +42,7 @@ afterAll(async () => {
   await db?.drop();
 });
 
-const comparable = (rows: Awaited<ReturnType<Store['summary']>>) =>
+const comparable = (rows: Awaited<ReturnType<Store['reports']['summary']>>) =>
   rows.map((r) => ({ attack: r.attack, model: r.model, steps: r.steps, n: r.n, asr10: r.asr10, asr50: r.asr50, asrInf: r.asrInf, median: r.medianL0, q: r.queriesPerSample }));
 
 describe('distributed sweep (NATS JetStream + PostgreSQL)', () => {
@@ -54,19 +54,19 @@ describe('distributed sweep (NATS JetStream + PostgreSQL)', () => {
     for (let i = 0; i < 3; i++) agents.push(spawnAgent(SHARED_NATS, ns, ['--id', `happy-${i}`]));
     await orchestrate(nc, n, store, { sweepId: sub.sweepId, untilDone: true, log, pollMs: 300 });
 
-    const { rows } = await store.query(`select count(*)::int as n, count(distinct (task_key, dataset_index))::int as d from sample_results r join tasks t on t.key = r.task_key where t.sweep_id = '${sub.sweepId}'`);
+    const { rows } = await store.reports.query(`select count(*)::int as n, count(distinct (task_key, dataset_index))::int as d from sample_results r join tasks t on t.key = r.task_key where t.sweep_id = '${sub.sweepId}'`);
     expect(rows[0]).toEqual({ n: 40, d: 40 });
-    const { rows: st } = await store.query(`select status, count(*)::int as n from tasks where sweep_id = '${sub.sweepId}' group by status`);
+    const { rows: st } = await store.reports.query(`select status, count(*)::int as n from tasks where sweep_id = '${sub.sweepId}' group by status`);
     expect(st).toEqual([{ status: 'done', n: 40 }]);
     // more than one agent did work
-    const { rows: byAgent } = await store.query(`select count(distinct agent)::int as a from tasks where sweep_id = '${sub.sweepId}'`);
+    const { rows: byAgent } = await store.reports.query(`select count(distinct agent)::int as a from tasks where sweep_id = '${sub.sweepId}'`);
     expect(byAgent[0].a).toBeGreaterThan(1);
 
     const embedded = await Store.open({ dataDir: mkdtempSync(path.join(os.tmpdir(), 'sigma-emb-')) });
     try {
       const rep = await runEmbedded(spec, embedded, { log, progress: false, backend: 'wasm' });
       expect(rep.sweepId).toBe(sub.sweepId);
-      expect(comparable(await store.summary(sub.sweepId))).toEqual(comparable(await embedded.summary(rep.sweepId)));
+      expect(comparable(await store.reports.summary(sub.sweepId))).toEqual(comparable(await embedded.reports.summary(rep.sweepId)));
     } finally {
       await embedded.close();
     }
@@ -81,10 +81,10 @@ describe('distributed sweep (NATS JetStream + PostgreSQL)', () => {
     agents.push(spawnAgent(SHARED_NATS, ns, ['--id', 'two-slots', '--slots', '2']));
     await orchestrate(nc, n, store, { sweepId: sub.sweepId, untilDone: true, log, pollMs: 300 });
     const perSample = async (s: Store, sweep: string) =>
-      (await s.query(`select r.dataset_index, r.l0, r.adv_pred, r.success from sample_results r join tasks t on t.key = r.task_key where t.sweep_id = '${sweep}' order by 1`)).rows;
-    const { rows: batches } = await store.query(`select b.batch_index, b.size from batch_metrics b join tasks t on t.key = b.task_key where t.sweep_id = '${sub.sweepId}' order by 1`);
+      (await s.reports.query(`select r.dataset_index, r.l0, r.adv_pred, r.success from sample_results r join tasks t on t.key = r.task_key where t.sweep_id = '${sweep}' order by 1`)).rows;
+    const { rows: batches } = await store.reports.query(`select b.batch_index, b.size from batch_metrics b join tasks t on t.key = b.task_key where t.sweep_id = '${sub.sweepId}' order by 1`);
     expect(batches).toEqual([0, 1, 2, 3].map((i) => ({ batch_index: i, size: 2 })));
-    const { rows: by } = await store.query(`select agent from tasks where sweep_id = '${sub.sweepId}'`);
+    const { rows: by } = await store.reports.query(`select agent from tasks where sweep_id = '${sub.sweepId}'`);
     expect(by).toEqual([{ agent: expect.stringContaining('two-slots') }]);
 
     const embedded = await Store.open({ dataDir: mkdtempSync(path.join(os.tmpdir(), 'sigma-emb-')) });

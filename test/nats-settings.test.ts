@@ -1,7 +1,7 @@
 /** Credentials come from flags or the environment and never appear in anything we log. */
 import { describe, expect, it } from 'vitest';
 import { describeNats, natsSettingsFromEnv } from '../protocol/nats.ts';
-import { redactUrl } from '../orchestrator/store.ts';
+import { redactUrl } from '../orchestrator/db/connection.ts';
 import { names } from '../protocol/names.ts';
 
 describe('connection settings', () => {

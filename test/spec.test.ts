@@ -101,7 +101,10 @@ describe('planner', () => {
     expect(tasks).toHaveLength(2 * 2 * 3);
     expect(tasks.map((t) => t.sampleIndices.length).slice(0, 3)).toEqual([100, 100, 50]);
     const star = tasks.find((t) => t.attack.label === 'sigma-zero*' && t.steps === 1000)!;
-    expect(star.attack.options).toMatchObject({ lr: 0.1, sigma: 1, threshold: 0.1, t: 0.0015, steps: 1000 });
+    expect(star.attack.options).toMatchObject({ lr: 0.1, sigma: 1, threshold: 0.1, t: 0.0015 });
+    // the step budget travels once, as the task's `steps`
+    expect(star.steps).toBe(1000);
+    expect(star.attack.options).not.toHaveProperty('steps');
   });
 
   it('same spec → same sweep id and task keys; any change → different keys', () => {

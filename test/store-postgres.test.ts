@@ -1,5 +1,5 @@
 import { afterAll, beforeAll } from 'vitest';
-import { Store } from '../orchestrator/store.ts';
+import { Store } from '../orchestrator/db/store.ts';
 import { storeContract } from './helpers/store-contract.ts';
 import { createTempDatabase } from './helpers/pg.ts';
 

@@ -4,7 +4,7 @@
  * checked against hand-computed values.
  */
 import { describe, expect, it } from 'vitest';
-import type { Store } from '../../orchestrator/store.ts';
+import type { Store } from '../../orchestrator/db/store.ts';
 import type { Task, TaskResult } from '../../schema/wire.ts';
 
 function task(key: string, indices: number[], attackLabel = 'sigma-zero'): Task {
@@ -63,18 +63,18 @@ export function storeContract(open: () => Promise<Store>) {
       try {
         const a = task('a'.repeat(32), [0, 1, 2, 3]);
         const b = task('b'.repeat(32), [4, 5, 6, 7]);
-        await store.upsertSweep('sw-1', 'unit', { any: 'thing' });
-        await store.upsertTasks([a, b]);
-        await store.upsertTasks([a, b]); // re-planning is harmless
-        expect(await store.completeTaskKeys([a.key, b.key])).toEqual(new Set());
+        await store.sweeps.upsert('sw-1', 'unit', { any: 'thing' });
+        await store.tasks.upsert([a, b]);
+        await store.tasks.upsert([a, b]); // re-planning is harmless
+        expect(await store.tasks.completeKeys([a.key, b.key])).toEqual(new Set());
 
         // l0 over the 8 samples: 0, 5, 12, 40 | 60, 200, ∞, ∞
-        await store.recordResult(result(a, [0, 5, 12, 40]));
-        await store.recordResult(result(b, [60, 200, null, null]));
-        await store.recordResult(result(b, [60, 200, null, null])); // redelivery: no duplicates
-        expect(await store.completeTaskKeys([a.key, b.key])).toEqual(new Set([a.key, b.key]));
+        await store.results.record(result(a, [0, 5, 12, 40]));
+        await store.results.record(result(b, [60, 200, null, null]));
+        await store.results.record(result(b, [60, 200, null, null])); // redelivery: no duplicates
+        expect(await store.tasks.completeKeys([a.key, b.key])).toEqual(new Set([a.key, b.key]));
 
-        const [row] = await store.summary('sw-1');
+        const [row] = await store.reports.summary('sw-1');
         expect(row.n).toBe(8);
         expect(row.asr10).toBeCloseTo(25, 10); // 0, 5
         expect(row.asr24).toBeCloseTo(37.5, 10); // + 12
@@ -89,7 +89,7 @@ export function storeContract(open: () => Promise<Store>) {
         expect(typeof row.asr10).toBe('number');
         expect(row.budget).toBeNull();
 
-        const { rows } = await store.query('select count(*)::int as n from sample_results');
+        const { rows } = await store.reports.query('select count(*)::int as n from sample_results');
         expect(rows[0].n).toBe(8);
       } finally {
         await store.close();
@@ -101,10 +101,10 @@ export function storeContract(open: () => Promise<Store>) {
       try {
         const base = task('c'.repeat(32), [0, 1, 2], 'other');
         const c = { ...base, sweepId: 'sw-2', attack: { ...base.attack, options: { steps: 10, k: 3 } } };
-        await store.upsertSweep('sw-2', 'unit2', {});
-        await store.upsertTasks([c]);
-        await store.recordResult(result(c, [3, null, null]));
-        const rows = await store.summary('sw-2');
+        await store.sweeps.upsert('sw-2', 'unit2', {});
+        await store.tasks.upsert([c]);
+        await store.results.record(result(c, [3, null, null]));
+        const rows = await store.reports.summary('sw-2');
         expect(rows).toHaveLength(1);
         expect(rows[0].attack).toBe('other');
         expect(rows[0].medianL0).toBe(Infinity);
@@ -122,10 +122,10 @@ export function storeContract(open: () => Promise<Store>) {
       try {
         const n = 6000; // 6000 rows × 12 columns = 72000 parameters
         const t = { ...task('d'.repeat(32), Array.from({ length: n }, (_, i) => i)), sweepId: 'sw-3' };
-        await store.upsertSweep('sw-3', 'big', {});
-        await store.upsertTasks([t]);
-        await store.recordResult(result(t, Array.from({ length: n }, (_, i) => i % 7)));
-        const { rows } = await store.query(`select count(*)::int as n from sample_results where task_key = '${t.key}'`);
+        await store.sweeps.upsert('sw-3', 'big', {});
+        await store.tasks.upsert([t]);
+        await store.results.record(result(t, Array.from({ length: n }, (_, i) => i % 7)));
+        const { rows } = await store.reports.query(`select count(*)::int as n from sample_results where task_key = '${t.key}'`);
         expect(rows[0].n).toBe(n);
       } finally {
         await store.close();
