@@ -1,4 +1,22 @@
 /**
+ * Progress bars: how a bar is drawn (drawBar), the one-line summary `status` prints
+ * (progressLine), and ProgressBar, the live bar on stderr.
+ */
+
+/** `[####......]`: `width` cells, the share `frac` (0..1) of them filled. */
+export function drawBar(frac: number, width: number): string {
+  const filled = Math.round(frac * width);
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
+}
+
+/** `[###...] 3/10 tasks done (30.0%), ETA ~42s`; no ETA part when `etaSeconds` is null. */
+export function progressLine(done: number, total: number, etaSeconds: number | null): string {
+  const frac = total ? done / total : 0;
+  const eta = etaSeconds != null ? `, ETA ~${Math.round(etaSeconds)}s` : '';
+  return `${drawBar(frac, 30)} ${done}/${total} tasks done (${(100 * frac).toFixed(1)}%)${eta}`;
+}
+
+/**
  * Progress bar on stderr. On a terminal it redraws one line; otherwise (CI, pipes, logs) it
  * prints a line at most every 10 % so logs stay readable.
  */
@@ -23,9 +41,7 @@ export class ProgressBar {
     const eta = frac > 0 && frac < 1 ? (elapsed / frac) * (1 - frac) : 0;
     const text = `${this.label} ${this.done}/${this.total} (${(100 * frac).toFixed(0)}%) ${elapsed.toFixed(0)}s elapsed${eta ? `, ~${eta.toFixed(0)}s left` : ''}${detail ? ` ${detail}` : ''}`;
     if (this.tty) {
-      const width = 24;
-      const filled = Math.round(frac * width);
-      this.out.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${text}\x1b[K`);
+      this.out.write(`\r${drawBar(frac, 24)} ${text}\x1b[K`);
     } else {
       const p = Math.floor(frac * 10);
       if (p !== this.lastPct) {

@@ -5,6 +5,9 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 
+/** A loss of the logits at x + δ (and of δ itself, for distance terms), differentiated with respect to δ. */
+export type LossFn = (logits: tf.Tensor2D, delta: tf.Tensor4D) => tf.Scalar;
+
 /** What an attack may do with the model. The engine's implementation counts every call per sample. */
 export interface Classifier {
   /** [H, W, C] of one input */
@@ -16,11 +19,7 @@ export interface Classifier {
    * Logits at x + delta and the gradient of `loss(logits, delta)` with respect to delta
    * (one forward and one backward per sample of the batch).
    */
-  valueAndGrad(
-    x: tf.Tensor4D,
-    delta: tf.Tensor4D,
-    loss: (logits: tf.Tensor2D, delta: tf.Tensor4D) => tf.Scalar,
-  ): { logits: tf.Tensor2D; grad: tf.Tensor4D };
+  valueAndGrad(x: tf.Tensor4D, delta: tf.Tensor4D, loss: LossFn): { logits: tf.Tensor2D; grad: tf.Tensor4D };
 }
 
 export interface AttackResult {

@@ -4,7 +4,7 @@
  * backward of a batch of n counts n).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Classifier } from '../attacks/types.ts';
+import type { Classifier, LossFn } from '../attacks/types.ts';
 
 export class MeteredModel implements Classifier {
   forwards = 0;
@@ -40,22 +40,14 @@ export class MeteredModel implements Classifier {
     return [logits, grad];
   }
 
-  valueAndGrad(
-    x: tf.Tensor4D,
-    delta: tf.Tensor4D,
-    loss: (logits: tf.Tensor2D, delta: tf.Tensor4D) => tf.Scalar,
-  ): { logits: tf.Tensor2D; grad: tf.Tensor4D } {
+  valueAndGrad(x: tf.Tensor4D, delta: tf.Tensor4D, loss: LossFn): { logits: tf.Tensor2D; grad: tf.Tensor4D } {
     const n = x.shape[0];
     this.forwards += n;
     this.backwards += n;
     return this.gradStep(x, delta, loss);
   }
 
-  private gradStep(
-    x: tf.Tensor4D,
-    delta: tf.Tensor4D,
-    loss: (logits: tf.Tensor2D, delta: tf.Tensor4D) => tf.Scalar,
-  ): { logits: tf.Tensor2D; grad: tf.Tensor4D } {
+  private gradStep(x: tf.Tensor4D, delta: tf.Tensor4D, loss: LossFn): { logits: tf.Tensor2D; grad: tf.Tensor4D } {
     let logits: tf.Tensor2D | null = null;
     const grad = tf.grad((d: tf.Tensor) => {
       const lg = this.net.apply(tf.add(x, d), { training: false }) as tf.Tensor2D;

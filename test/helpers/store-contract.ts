@@ -100,7 +100,8 @@ export function storeContract(open: () => Promise<Store>) {
       const store = await open();
       try {
         const base = task('c'.repeat(32), [0, 1, 2], 'other');
-        const c = { ...base, sweepId: 'sw-2', attack: { ...base.attack, options: { steps: 10, k: 3 } } };
+        // a fixed-budget attack (Sparse-RS, k in features): its budget is stored as a column
+        const c = { ...base, sweepId: 'sw-2', attack: { ...base.attack, name: 'sparse-rs', options: { k: 3 } } };
         await store.sweeps.upsert('sw-2', 'unit2', {});
         await store.tasks.upsert([c]);
         await store.results.record(result(c, [3, null, null]));
@@ -111,6 +112,7 @@ export function storeContract(open: () => Promise<Store>) {
         expect(rows[0].asrInf).toBeCloseTo(100 / 3, 10);
         // fixed-budget group: ASR at its own k (ℓ0 3 ≤ k = 3)
         expect(rows[0].budget).toBe(3);
+        expect(rows[0].budgetUnit).toBe('feature');
         expect(rows[0].asrBudget).toBeCloseTo(100 / 3, 10);
       } finally {
         await store.close();

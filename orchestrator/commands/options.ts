@@ -1,0 +1,117 @@
+/**
+ * What the commands share: the database and NATS flag sets, argument parsers, UsageError (exit 2),
+ * the context every command gets (stdout writer, lazy logger) and the open/close helpers for the
+ * Store and the NATS connection.
+ */
+import { Option, type Command } from 'commander';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from '../../protocol/log.ts';
+import { connectNats, natsSettingsFromEnv, type NatsSettings } from '../../protocol/nats.ts';
+import { Store } from '../db/store.ts';
+import type { TableFormat } from '../report.ts';
+
+/** Bad input from the command line (flags, names): exit code 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** What every command gets: stdout for results, and the logger (created on first use). */
+export interface CommandContext {
+  out: (s: string) => void;
+  log: () => Logger;
+}
+
+export interface StoreFlags {
+  db?: string;
+  dataDir: string;
+}
+
+export const storeOptions = (cmd: Command) =>
+  cmd
+    .addOption(new Option('--db <url>', 'PostgreSQL URL (default: $DATABASE_URL; without one, embedded PGlite)').env('DATABASE_URL'))
+    .addOption(new Option('--data-dir <dir>', 'folder for the embedded database (PGlite)').env('SIGMA_SWEEP_DATA').default('.sigma-sweep'));
+
+export interface NatsFlags {
+  nats?: string;
+  natsUser?: string;
+  natsPassword?: string;
+  natsToken?: string;
+  natsTlsCa?: string;
+  natsTlsCert?: string;
+  natsTlsKey?: string;
+  ns: string;
+}
+
+export const natsOptions = (cmd: Command) =>
+  cmd
+    .addOption(new Option('--nats <url>', 'NATS server(s), comma-separated').env('NATS_URL').default('nats://127.0.0.1:4222'))
+    .addOption(new Option('--nats-user <user>', 'NATS user').env('NATS_USER'))
+    .addOption(new Option('--nats-password <password>', 'NATS password (prefer the environment variable)').env('NATS_PASSWORD'))
+    .addOption(new Option('--nats-token <token>', 'NATS token (prefer the environment variable)').env('NATS_TOKEN'))
+    .addOption(new Option('--nats-tls-ca <file>', 'CA certificate for TLS').env('NATS_TLS_CA'))
+    .addOption(new Option('--nats-tls-cert <file>', 'client certificate for TLS').env('NATS_TLS_CERT'))
+    .addOption(new Option('--nats-tls-key <file>', 'client key for TLS').env('NATS_TLS_KEY'))
+    .addOption(new Option('--ns <name>', 'namespace of the streams, consumers and KV bucket').env('SIGMA_SWEEP_NS').default('sigma'));
+
+export function natsSettings(f: NatsFlags): NatsSettings {
+  return natsSettingsFromEnv({
+    servers: f.nats,
+    user: f.natsUser,
+    pass: f.natsPassword,
+    token: f.natsToken,
+    tlsCa: f.natsTlsCa,
+    tlsCert: f.natsTlsCert,
+    tlsKey: f.natsTlsKey,
+  });
+}
+
+/** Argument parser for a flag that takes a number > 0. */
+export function positiveNumber(flag: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${flag}: '${v}' is not a positive number`);
+    return n;
+  };
+}
+
+export function parseFormat(v: string): TableFormat {
+  if (v === 'markdown' || v === 'csv' || v === 'latex') return v;
+  throw new UsageError(`--format: '${v}' is not one of markdown, csv, latex`);
+}
+
+/** Open the Store named by the flags, run `fn` on it, and close it whatever happens. */
+export async function withStore<T>(flags: StoreFlags, log: Logger, fn: (store: Store) => Promise<T>): Promise<T> {
+  const store = await Store.open({ databaseUrl: flags.db, dataDir: flags.dataDir });
+  log.debug('store open', { kind: store.kind, where: store.where }); // already redacted
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+/** Connect to NATS, run `fn`, then drain the connection (a failing drain is ignored). */
+export async function withNats<T>(settings: NatsSettings, fn: (nc: NatsConnection) => Promise<T>): Promise<T> {
+  const nc = await connectNats(settings);
+  try {
+    return await fn(nc);
+  } finally {
+    await nc.drain().catch(() => {});
+  }
+}
+
+/** The id of the sweep named by id or name (the latest of that name), or of the latest sweep. */
+export async function resolveSweepId(store: Store, requested?: string): Promise<string> {
+  const all = await store.sweeps.list();
+  if (requested) {
+    const hit = all.find((s) => s.id === requested) ?? all.filter((s) => s.name === requested).at(-1);
+    if (!hit) throw new UsageError(`--sweep: no sweep '${requested}' in this database (have: ${all.map((s) => s.id).join(', ') || 'none'})`);
+    return hit.id;
+  }
+  const last = all.at(-1);
+  if (!last) throw new UsageError('no sweeps in this database yet: run `sigma-sweep run <spec>` first');
+  return last.id;
+}

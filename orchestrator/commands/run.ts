@@ -1,0 +1,50 @@
+/**
+ * `sigma-sweep run <spec>`: run a sweep on this machine (in-process queue, embedded database by
+ * default) and print its table.
+ */
+import { Option, type Command } from 'commander';
+import { defaultSlots, type BackendRequest } from '../../agent/engine/backend.ts';
+import { runEmbedded } from '../embedded.ts';
+import { renderTable } from '../report.ts';
+import { loadSpecFile } from '../spec.ts';
+import { parseFormat, positiveNumber, storeOptions, withStore, type CommandContext, type StoreFlags } from './options.ts';
+
+type RunFlags = StoreFlags & { backend: BackendRequest; slots: number; force: boolean; progress: boolean; format: string };
+
+export function runCommand(program: Command, { out, log }: CommandContext): void {
+  storeOptions(
+    program
+      .command('run')
+      .description('Run a sweep on this machine (in-process queue, embedded database by default) and print its table.')
+      .argument('<spec>', 'sweep spec (YAML), e.g. examples/mnist-smoke.yaml')
+      .addOption(new Option('--backend <name>', 'tensor backend').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'))
+      .addOption(
+        new Option('--slots <n>', 'tensor worker threads sharing the batches (1 = in this thread; results do not depend on it)')
+          .default(defaultSlots(), 'the cores; 1 with tfjs-node-gpu')
+          .argParser(positiveNumber('--slots')),
+      )
+      .option('--force', 'rerun tasks that already have complete results', false)
+      .option('--no-progress', 'no progress bar')
+      .addOption(new Option('--format <fmt>', 'table format').choices(['markdown', 'csv', 'latex']).default('markdown')),
+  ).action(async (specFile: string, flags: RunFlags) => {
+    const spec = loadSpecFile(specFile);
+    await withStore(flags, log(), async (store) => {
+      const t0 = Date.now();
+      const options = { backend: flags.backend, slots: Math.floor(flags.slots), force: flags.force, log: log(), progress: flags.progress };
+      const report = await runEmbedded(spec, store, options);
+      log().info('sweep finished', {
+        sweep: report.sweepId,
+        ran: report.completed,
+        skipped: report.skipped,
+        failed: report.failed.length,
+        seconds: Math.round((Date.now() - t0) / 1000),
+      });
+      out(`sweep ${report.sweepId}\n\n`);
+      out(renderTable(await store.reports.summary(report.sweepId), parseFormat(flags.format)));
+      if (report.failed.length) {
+        for (const f of report.failed) log().error('task failed for good', { task: f.key, error: f.error });
+        throw new Error(`${report.failed.length} task(s) failed; rerun the same command to retry them`);
+      }
+    });
+  });
+}

@@ -1,0 +1,49 @@
+/**
+ * Draining: SIGTERM, SIGINT or an abort signal stop new pulls; the running tasks get a grace period
+ * to finish, after which they are handed back (nak) for immediate redelivery. Nothing is lost.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from '../../protocol/log.ts';
+
+export class Drain {
+  private draining = false;
+  private readonly waiters: Array<() => void> = [];
+  private readonly sigterm = () => this.begin('SIGTERM');
+  private readonly sigint = () => this.begin('SIGINT');
+
+  constructor(
+    private readonly log: Logger,
+    stopSignal?: AbortSignal,
+  ) {
+    process.on('SIGTERM', this.sigterm);
+    process.on('SIGINT', this.sigint);
+    stopSignal?.addEventListener('abort', () => this.begin('abort'));
+  }
+
+  get active(): boolean {
+    return this.draining;
+  }
+
+  begin(reason: string): void {
+    if (this.draining) return;
+    this.draining = true;
+    this.log.info('draining: no new tasks; finishing the current ones', { signal: reason });
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  /** Resolves once draining has begun. */
+  requested(): Promise<void> {
+    return this.draining ? Promise.resolve() : new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** Wait for `work` up to `graceMs`; returns whether it finished in time. */
+  async finish(work: Promise<unknown>, graceMs: number): Promise<boolean> {
+    return Promise.race([work.then(() => true), sleep(graceMs).then(() => false)]);
+  }
+
+  /** Stop listening for signals. */
+  close(): void {
+    process.off('SIGTERM', this.sigterm);
+    process.off('SIGINT', this.sigint);
+  }
+}
