@@ -6,7 +6,7 @@ import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { PgUpdateSetSource } from 'drizzle-orm/pg-core';
 import { deadTasks, sampleResults, tasks, type TaskStatus } from '../../schema/tables.ts';
 import { taskSchema, type Task } from '../../schema/wire.ts';
-import { getAttack } from '../../agent/attacks/registry.ts';
+import { ATTACKS } from '../../agent/attacks/registry.ts';
 import { chunkRows, KEYS_PER_STATEMENT, type Db } from './connection.ts';
 
 /** Columns written per task row by `upsert` (for the parameter-limit chunking). */
@@ -21,7 +21,8 @@ export class Tasks {
   /** Insert planned tasks; existing tasks (same key) keep their state. */
   async upsert(list: Task[]): Promise<void> {
     const rows = list.map((t) => {
-      const budget = getAttack(t.attack.name).budget(t.attack.options);
+      // the store records what was planned; an attack it does not know (a hand-made task) has no budget
+      const budget = ATTACKS.get(t.attack.name)?.budget(t.attack.options) ?? null;
       return {
         key: t.key,
         sweepId: t.sweepId,
