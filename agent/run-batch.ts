@@ -6,14 +6,14 @@
  * memory peak). Batch i is always the same samples (agent/batches.ts), whoever runs it.
  */
 import * as tf from '@tensorflow/tfjs';
-import { MeteredModel } from './engine/metered-model.ts';
+import { formatShape, MeteredModel } from './engine/metered-model.ts';
 import { memoryPeak } from './engine/memory.ts';
 import { checkBatchFits, probeHeap } from './engine/heap-guard.ts';
 import { getAttack } from './attacks/registry.ts';
-import type { BoundAttack } from './attacks/define.ts';
+import { budgetCapacity, type BoundAttack } from './attacks/define.ts';
 import { predict } from './attacks/losses.ts';
-import { loadDataset } from './data/registry.ts';
-import type { ImageDataset } from './data/dataset.ts';
+import { getDataset, loadDataset } from './data/registry.ts';
+import type { DatasetInfo, ImageDataset } from './data/dataset.ts';
 import { gather } from './data/select.ts';
 import { loadTaskModel } from './models/load.ts';
 import { perturbationStats } from './evaluate.ts';
@@ -46,16 +46,45 @@ export interface BatchOutput {
   finishedAt: string;
 }
 
+/**
+ * A model fits a dataset when it takes one [batch, ...sampleShape] input and gives one
+ * [batch, numClasses] output; otherwise every attack would run on nonsense (5 logits for 10
+ * labels is "100% success at ℓ0 0"). Throws PermanentTaskError naming the model and both shapes.
+ */
+export function checkModelFits(net: tf.LayersModel, modelName: string, ds: DatasetInfo): void {
+  const inputs = net.inputs.map((i) => i.shape);
+  const outputs = net.outputs.map((o) => o.shape);
+  const sample = ds.sampleShape;
+  const want = [null, ...sample];
+  if (inputs.length !== 1 || inputs[0].length !== want.length || inputs[0].some((s, i) => i > 0 && s !== want[i])) {
+    throw new PermanentTaskError(`model ${modelName} expects ${inputs.map(formatShape).join(', ')} inputs but dataset ${ds.name} has ${formatShape(want)} samples`);
+  }
+  if (outputs.length !== 1 || outputs[0].length !== 2 || outputs[0][1] !== ds.numClasses) {
+    throw new PermanentTaskError(`model ${modelName} outputs ${outputs.map(formatShape).join(', ')} but dataset ${ds.name} has ${ds.numClasses} classes (expected [batch, ${ds.numClasses}])`);
+  }
+}
+
+/** A fixed budget (k, epsilonBudget) larger than the input has in the attack's unit is a spec error that reached a task. */
+function checkBudgetFits(task: Task, ds: DatasetInfo): void {
+  const def = getAttack(task.attack.name);
+  const budget = def.budget(task.attack.options);
+  if (!budget) return;
+  const capacity = budgetCapacity(budget.unit, ds.sampleShape);
+  if (budget.value > capacity) {
+    throw new PermanentTaskError(`attack ${task.attack.label}: ${def.budgetOption} ${budget.value} exceeds the ${capacity} ${budget.unit}s of ${ds.name}`);
+  }
+}
+
 /** Everything a task's batches share, checked before any attack work; throws permanent errors for tasks that can never run. */
 export async function prepareTask(task: Task, backend: string): Promise<TaskContext> {
   const attack = getAttack(task.attack.name).bind(task.attack.options, task.steps);
+  const info = getDataset(task.dataset.name);
+  checkBudgetFits(task, info);
   const net = await loadTaskModel(task.model);
+  checkModelFits(net, task.model.name, info);
   const model = new MeteredModel(net);
   const data = loadDataset(task.dataset.name, task.dataset.split);
   const shape = data.sampleShape;
-  if (model.inputShape.join() !== shape.join()) {
-    throw new PermanentTaskError(`model ${task.model.name} expects [${model.inputShape}] inputs, dataset ${data.name} has [${shape}]`);
-  }
   for (const i of task.sampleIndices) {
     if (i >= data.count) throw new PermanentTaskError(`sample index ${i} is outside ${data.name}/${data.split} (0..${data.count - 1})`);
   }

@@ -16,24 +16,61 @@
  *   seed: 0
  *
  * Validation collects every problem with its field path (e.g. `attacks[1].options.lr`), so the
- * CLI can report them all and exit 2 before anything is written.
+ * CLI can report them all and exit 2 before anything is written (at most 10 per field and 50 lines
+ * in all, then counts: capProblems). Attack options must be finite numbers, and a fixed budget (k,
+ * epsilonBudget) may not exceed what a dataset's input has in the attack's unit.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
+import { budgetCapacity, type AttackDefinition } from '../agent/attacks/define.ts';
 import { ATTACKS } from '../agent/attacks/registry.ts';
+import type { DatasetInfo } from '../agent/data/dataset.ts';
 import { DATASETS } from '../agent/data/registry.ts';
 import { checkSelection, type Selection } from '../agent/data/select.ts';
 import { zooManifest } from '../agent/models/zoo.ts';
 import { formatZodIssues } from '../schema/wire.ts';
 
-const samplesSchema = z.union([
-  z.literal('all'),
-  z.object({ first: z.number().int().min(1) }).strict(),
-  z.object({ indices: z.array(z.number().int().min(0)).min(1) }).strict(),
-  z.object({ indicesFile: z.string().min(1) }).strict(),
-]);
+/** A value as a problem message quotes it: JSON, cut to 60 characters. */
+function quote(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+/**
+ * A union that says what it accepts: `pick` names the branch the value's form calls for, so
+ * problems come from that branch with their field (`samples.first: …`, `models[0].sha256: …`); a
+ * value no branch fits gets "expected <accepted>, got <value>" (zod's union says "Invalid input").
+ */
+function oneOf<B extends Record<string, z.ZodTypeAny>>(accepted: string, branches: B, pick: (v: unknown) => keyof B | undefined) {
+  return z.unknown().transform((v, ctx): z.output<B[keyof B]> => {
+    const key = pick(v);
+    if (key === undefined) {
+      ctx.addIssue({ code: 'custom', message: `expected ${accepted}, got ${quote(v)}` });
+      return z.NEVER;
+    }
+    const r = branches[key].safeParse(v);
+    if (r.success) return r.data;
+    for (const issue of r.error.issues) ctx.addIssue(issue as z.IssueData);
+    return z.NEVER;
+  });
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+const SAMPLE_FORMS = 'all | { first: n } | { indices: [...] } | { indicesFile: path }';
+const samplesSchema = oneOf(
+  SAMPLE_FORMS,
+  {
+    all: z.literal('all'),
+    first: z.object({ first: z.number().int().min(1) }).strict(),
+    indices: z.object({ indices: z.array(z.number().int().min(0)).min(1) }).strict(),
+    indicesFile: z.object({ indicesFile: z.string().min(1) }).strict(),
+  },
+  (v) => (v === 'all' ? 'all' : isObject(v) ? (['first', 'indices', 'indicesFile'] as const).find((k) => k in v) : undefined),
+);
 
 const datasetSchema = z
   .object({
@@ -43,27 +80,31 @@ const datasetSchema = z
   })
   .strict();
 
-const modelSchema = z.union([
-  z.string().min(1),
-  z
-    .object({
-      name: z.string().min(1),
-      path: z.string().min(1),
-      sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits'),
-    })
-    .strict(),
-]);
+const modelFolderSchema = z
+  .object({
+    name: z.string({ required_error: 'required (the name results are reported under)' }).min(1),
+    path: z.string({ required_error: 'required with sha256 (the LayersModel folder holding model.json)' }).min(1),
+    sha256: z
+      .string({
+        required_error: 'required with path (the sha256 of the model folder: model.json, then its weights files; `cat model.json weights.bin | sha256sum`)',
+      })
+      .regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits'),
+  })
+  .strict();
+const modelSchema = oneOf('a zoo model name or { name, path, sha256 }', { zoo: z.string().min(1), folder: modelFolderSchema }, (v) =>
+  typeof v === 'string' ? 'zoo' : isObject(v) ? 'folder' : undefined,
+);
 
-const attackSchema = z.union([
-  z.string().min(1),
-  z
-    .object({
-      name: z.string().min(1),
-      label: z.string().min(1).optional(),
-      options: z.record(z.string(), z.unknown()).default({}),
-    })
-    .strict(),
-]);
+const attackObjectSchema = z
+  .object({
+    name: z.string({ required_error: `required (an attack name: ${[...ATTACKS.keys()].join(', ')})` }).min(1),
+    label: z.string().min(1).optional(),
+    options: z.record(z.string(), z.unknown()).default({}),
+  })
+  .strict();
+const attackSchema = oneOf('an attack name or { name, label?, options? }', { name: z.string().min(1), object: attackObjectSchema }, (v) =>
+  typeof v === 'string' ? 'name' : isObject(v) ? 'object' : undefined,
+);
 
 export const sweepSpecSchema = z
   .object({
@@ -109,14 +150,108 @@ export interface SweepSpec {
   seed: number;
 }
 
+/** At most this many problems are listed per field (list positions folded: `indices[7]` is `indices`)... */
+export const PROBLEMS_PER_FIELD = 10;
+/** ...and at most this many lines in all, then a count. */
+export const PROBLEM_LINES = 50;
+
+/** The field a problem names, without trailing list positions: `datasets[0].samples.indices[7]: …` → `datasets[0].samples.indices`. */
+function fieldOf(problem: string): string {
+  const colon = problem.indexOf(': ');
+  return (colon < 0 ? problem : problem.slice(0, colon)).replace(/(\[\d+\])+$/, '');
+}
+
+/**
+ * The problems a person can read: the first PROBLEMS_PER_FIELD of each field, then "… and N more
+ * problems in <field>"; at most PROBLEM_LINES lines, then "… and N more problems (M in all)".
+ */
+export function capProblems(problems: readonly string[]): string[] {
+  const total = new Map<string, number>();
+  for (const p of problems) total.set(fieldOf(p), (total.get(fieldOf(p)) ?? 0) + 1);
+  const listed = new Map<string, number>();
+  const lines: Array<{ text: string; problems: number }> = [];
+  for (const p of problems) {
+    const field = fieldOf(p);
+    const n = (listed.get(field) ?? 0) + 1;
+    listed.set(field, n);
+    if (n <= PROBLEMS_PER_FIELD) lines.push({ text: p, problems: 1 });
+    const more = total.get(field)! - PROBLEMS_PER_FIELD;
+    if (n === PROBLEMS_PER_FIELD && more > 0) lines.push({ text: `… and ${more} more problems in ${field}`, problems: more });
+  }
+  if (lines.length <= PROBLEM_LINES) return lines.map((l) => l.text);
+  const kept = lines.slice(0, PROBLEM_LINES);
+  const shown = kept.reduce((a, l) => a + l.problems, 0);
+  return [...kept.map((l) => l.text), `… and ${problems.length - shown} more problems (${problems.length} in all)`];
+}
+
 export class SpecError extends Error {
+  /** the problems as reported (capped: capProblems) */
+  readonly problems: string[];
+  /** how many problems were found */
+  readonly count: number;
+
   constructor(
     readonly source: string,
-    readonly problems: string[],
+    problems: readonly string[],
   ) {
-    super(`${source}: invalid sweep spec:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    const lines = capProblems(problems);
+    super(`${source}: invalid sweep spec:\n${lines.map((p) => `  - ${p}`).join('\n')}`);
     this.name = 'SpecError';
+    this.problems = lines;
+    this.count = problems.length;
   }
+}
+
+/** A file's text, or null when it is binary (a NUL byte, or not UTF-8). */
+function textOf(bytes: Buffer): string | null {
+  if (bytes.includes(0)) return null;
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    return null;
+  }
+}
+
+const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
+/**
+ * The list an indicesFile holds: a JSON array, or items separated by white space or commas
+ * (numbers become numbers; any other item stays as written, for the problem to quote it); or the
+ * one reason it holds no list (unreadable, binary, bad JSON).
+ */
+function readIndicesFile(file: string): { list: unknown[] } | { problem: string } {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
+  } catch (e) {
+    return { problem: `cannot read ${file}: ${(e as Error).message}` };
+  }
+  const text = textOf(bytes);
+  if (text === null) return { problem: `${file} is a binary file, not a list of indices (a JSON array, or integers separated by white space or commas)` };
+  if (text.trim().startsWith('[')) {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (e) {
+      return { problem: `${file} is not a JSON list of indices: ${(e as Error).message}` };
+    }
+    return Array.isArray(value) ? { list: value } : { problem: `${file} holds no list of indices` };
+  }
+  return { list: text.split(/[\s,]+/).filter(Boolean).map((t) => (NUMBER.test(t) ? Number(t) : t)) };
+}
+
+/** Problems of fixed budgets (k, epsilonBudget) larger than a dataset's input has in the attack's unit. */
+function budgetProblems(def: AttackDefinition, where: string, resolved: Iterable<Record<string, unknown>>, datasets: readonly DatasetInfo[]): string[] {
+  const found = new Set<string>();
+  for (const options of resolved) {
+    const budget = def.budget(options);
+    if (!budget) continue;
+    for (const ds of datasets) {
+      const capacity = budgetCapacity(budget.unit, ds.sampleShape);
+      if (budget.value > capacity) found.add(`${where}.options.${def.budgetOption}: ${budget.value} exceeds the ${capacity} ${budget.unit}s of ${ds.name}`);
+    }
+  }
+  return [...found];
 }
 
 /** Validate a parsed spec object; relative paths (indicesFile, model path) resolve against baseDir. */
@@ -141,20 +276,12 @@ export function validateSpec(raw: unknown, source: string, baseDir: string): Swe
     else if ('indices' in smp) selection = { kind: 'indices', indices: smp.indices };
     else {
       field = `${where}.samples.indicesFile`;
-      const file = path.resolve(baseDir, smp.indicesFile);
-      let list: unknown = [];
-      try {
-        const text = readFileSync(file, 'utf8');
-        list = text.trim().startsWith('[') ? JSON.parse(text) : text.split(/[\s,]+/).filter(Boolean).map(Number);
-      } catch (e) {
-        problems.push(`${field}: cannot read ${file}: ${(e as Error).message}`);
+      const read = readIndicesFile(path.resolve(baseDir, smp.indicesFile));
+      if ('problem' in read) {
+        problems.push(`${field}: ${read.problem}`);
         return { name: d.name, split: d.split, indices: [] };
       }
-      if (!Array.isArray(list)) {
-        problems.push(`${field}: ${file} holds no list of indices`);
-        return { name: d.name, split: d.split, indices: [] };
-      }
-      selection = { kind: 'indices', indices: list };
+      selection = { kind: 'indices', indices: read.list };
     }
     const checked = checkSelection(selection, known.splits[d.split], `${d.name}/${d.split}`);
     for (const p of checked.problems) {
@@ -180,6 +307,7 @@ export function validateSpec(raw: unknown, source: string, baseDir: string): Swe
     return { name: m.name, path: dir, sha256: m.sha256 };
   });
 
+  const knownDatasets = s.datasets.flatMap((d) => DATASETS.get(d.name) ?? []);
   const attacks: ResolvedAttack[] = s.attacks.map((a, i) => {
     const name = typeof a === 'string' ? a : a.name;
     const options = typeof a === 'string' ? {} : a.options;
@@ -200,6 +328,7 @@ export function validateSpec(raw: unknown, source: string, baseDir: string): Swe
           for (const p of formatZodIssues(e)) if (!seen.has(`attacks[${i}].options.${p}`)) problems.push(`attacks[${i}].options.${p}`);
         }
       }
+      problems.push(...budgetProblems(def, `attacks[${i}]`, Object.values(resolved), knownDatasets));
     }
     return { label, name, options, resolved };
   });

@@ -17,7 +17,7 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import type { Attack, AttackResult, Classifier } from './types.ts';
 import { predict } from './losses.ts';
-import { defineAttack, type AttackDefinition, type BudgetUnit } from './define.ts';
+import { budgetCapacity, defineAttack, type AttackDefinition, type BudgetUnit } from './define.ts';
 
 export interface BudgetSearchConfig<O> {
   attack: Attack<O & { k: number; steps: number }>;
@@ -114,12 +114,11 @@ export function defineBudgetSearch(cfg: {
     options,
     run: (model, inputs, labels, o) => {
       const { steps, k0, searchSteps, ...rest } = o;
-      const [, H, W, C] = inputs.shape;
       return budgetSearch(model, inputs, labels, {
         attack: inner,
         options: rest,
         innerSteps: Math.max(1, Math.round(steps / searchSteps)),
-        maxBudget: cfg.unit === 'pixel' ? H * W : H * W * C,
+        maxBudget: budgetCapacity(cfg.unit, inputs.shape.slice(1)),
         k0,
         searchSteps,
       });

@@ -45,8 +45,11 @@ export interface AttackDefinition {
   readonly preset: Readonly<Record<string, unknown>>;
   /** unit of the budget option, or null when the attack has none */
   readonly budgetUnit: BudgetUnit | null;
+  /** name of the budget option (k, epsilonBudget), or null when the attack has none */
+  readonly budgetOption: string | null;
   /**
-   * Preset ⊕ user options ⊕ steps, validated (throws ZodError naming the option); returns the
+   * Preset ⊕ user options ⊕ steps, validated (throws ZodError naming the option; every number
+   * must be finite); returns the
    * complete option set without `steps` (a task carries its step budget once, as `steps`).
    */
   resolve(user: Record<string, unknown>, steps: number): Record<string, unknown>;
@@ -58,11 +61,38 @@ export interface AttackDefinition {
   run(model: Classifier, inputs: tf.Tensor4D, labels: tf.Tensor1D, options: Record<string, unknown>): Promise<AttackResult>;
 }
 
+/** How many units of `unit` a sample of shape [H, W, C] has: H·W pixels, H·W·C features. */
+export function budgetCapacity(unit: BudgetUnit, sampleShape: readonly number[]): number {
+  const [h, w, c] = sampleShape;
+  return unit === 'pixel' ? h * w : h * w * c;
+}
+
+/**
+ * One issue per number that is not finite (Infinity, -Infinity, NaN: what YAML's `.inf` and
+ * `.nan` parse to; zod 3's `z.number()` accepts ±Infinity), at any depth of the options.
+ */
+function nonFiniteIssues(value: unknown, path: (string | number)[] = []): z.ZodIssue[] {
+  if (typeof value === 'number') return Number.isFinite(value) ? [] : [{ code: 'custom', path, message: `must be a finite number, got ${value}` }];
+  if (Array.isArray(value)) return value.flatMap((v, i) => nonFiniteIssues(v, [...path, i]));
+  if (value && typeof value === 'object') return Object.entries(value).flatMap(([k, v]) => nonFiniteIssues(v, [...path, k]));
+  return [];
+}
+
+/** Parse options with `schema`, rejecting non-finite numbers first: the one check every attack's options pass. */
+function parseOptions<S extends z.ZodTypeAny>(schema: S, merged: Record<string, unknown>): z.SafeParseReturnType<unknown, z.output<S>> {
+  const bad = nonFiniteIssues(merged);
+  const r = schema.safeParse(merged);
+  if (!bad.length) return r;
+  const flagged = new Set(bad.map((i) => i.path.join('.')));
+  const rest = r.success ? [] : r.error.issues.filter((i) => !flagged.has(i.path.join('.')));
+  return { success: false, error: new z.ZodError([...bad, ...rest]) };
+}
+
 export function defineAttack<S extends z.ZodType<StepOptions, z.ZodTypeDef, unknown>>(spec: AttackSpec<S>): AttackDefinition {
   const preset: Record<string, unknown> = { ...spec.preset };
   const merge = (options: Record<string, unknown>, steps?: number) => ({ ...preset, ...options, ...(steps === undefined ? {} : { steps }) });
   const bind = (options: Record<string, unknown>, steps?: number): BoundAttack => {
-    const r = spec.options.safeParse(merge(options, steps));
+    const r = parseOptions(spec.options, merge(options, steps));
     if (!r.success) throw new WireFormatError(`options of attack ${spec.name}`, formatZodIssues(r.error));
     const o = r.data;
     return (model, inputs, labels) => spec.run(model, inputs, labels, o);
@@ -73,8 +103,11 @@ export function defineAttack<S extends z.ZodType<StepOptions, z.ZodTypeDef, unkn
     options: spec.options,
     preset,
     budgetUnit: spec.budget?.unit ?? null,
+    budgetOption: spec.budget?.option ?? null,
     resolve(user, steps) {
-      const { steps: _steps, ...rest } = spec.options.parse(merge(user, steps)) as Record<string, unknown>;
+      const r = parseOptions(spec.options, merge(user, steps));
+      if (!r.success) throw r.error;
+      const { steps: _steps, ...rest } = r.data as Record<string, unknown>;
       return rest;
     },
     budget(options) {

@@ -5,6 +5,20 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Classifier, LossFn } from '../attacks/types.ts';
+import { PermanentError } from '../../schema/errors.ts';
+
+/** A model whose input or output shape the engine cannot use: retrying cannot help. */
+export class ModelShapeError extends PermanentError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ModelShapeError';
+  }
+}
+
+/** A layer shape as messages write it: `[batch, 28, 28, 1]`. */
+export function formatShape(shape: ReadonlyArray<number | null>): string {
+  return `[${shape.map((s) => s ?? 'batch').join(', ')}]`;
+}
 
 export class MeteredModel implements Classifier {
   forwards = 0;
@@ -14,12 +28,15 @@ export class MeteredModel implements Classifier {
 
   constructor(private readonly net: tf.LayersModel) {
     const shape = net.inputs[0].shape;
-    if (shape.length !== 4 || shape.slice(1).some((s) => s == null)) {
-      throw new Error(`model input must be NHWC with fixed H, W, C; got [${shape.join(', ')}]`);
+    if (net.inputs.length !== 1 || shape.length !== 4 || shape.slice(1).some((s) => s == null)) {
+      throw new ModelShapeError(`model input must be one NHWC tensor with fixed H, W, C; got ${net.inputs.map((i) => formatShape(i.shape)).join(', ')}`);
     }
     this.inputShape = shape.slice(1) as [number, number, number];
     const out = net.outputs[0].shape;
-    this.numClasses = out[out.length - 1] as number;
+    if (net.outputs.length !== 1 || out.length !== 2 || out[1] == null) {
+      throw new ModelShapeError(`model output must be one [batch, classes] tensor; got ${net.outputs.map((o) => formatShape(o.shape)).join(', ')}`);
+    }
+    this.numClasses = out[1];
   }
 
   resetCounters(): void {
