@@ -6,7 +6,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { startIngester, type IngesterStats } from './ingest.ts';
+import { DbHealth, startIngester, type IngesterStats } from './ingest.ts';
 import { liveAgents } from './agents-registry.ts';
 import { publishTasks } from './submit.ts';
 import type { Names } from '../protocol/names.ts';
@@ -37,7 +37,8 @@ export async function sweepCounts(store: Store, sweepId: string) {
 }
 
 export async function orchestrate(nc: NatsConnection, n: Names, store: Store, opts: OrchestrateOptions): Promise<IngesterStats> {
-  const ingester = startIngester(nc, n, store, opts.log);
+  const health = new DbHealth(opts.log); // one state-change line per outage for both users of the store
+  const ingester = startIngester(nc, n, store, opts.log, undefined, health);
   const speculated = new Set<string>();
   let lastStragglerCheck = 0;
   try {
@@ -48,8 +49,9 @@ export async function orchestrate(nc: NatsConnection, n: Names, store: Store, op
       let c;
       try {
         c = await sweepCounts(store, opts.sweepId);
+        health.ok();
       } catch (e) {
-        opts.log.warn('database unavailable; retrying', { error: (e as Error).message });
+        health.failed(e, 'reading progress');
         continue;
       }
       opts.onPoll?.({ done: c.done, total: c.total, dead: c.deadCount });
@@ -59,26 +61,31 @@ export async function orchestrate(nc: NatsConnection, n: Names, store: Store, op
       if (Date.now() - lastStragglerCheck < (opts.stragglerEveryMs ?? 5000)) continue;
       lastStragglerCheck = Date.now();
       if (c.total > 0 && c.done / c.total >= (opts.stragglerDoneFraction ?? 0.8)) {
-        const median = await store.tasks.medianSeconds(opts.sweepId);
-        if (median != null) {
-          const limit = Math.max((opts.stragglerFactor ?? 3) * median, opts.stragglerMinSeconds ?? 30);
-          for (const agent of await liveAgents(nc, n)) {
-            for (const t of agent.tasks) {
-              const running = (Date.now() - Date.parse(t.startedAt)) / 1000;
-              if (t.sweepId !== opts.sweepId || speculated.has(t.key) || running <= limit) continue;
-              if (await store.tasks.isComplete(t.key)) continue;
-              const task = await store.tasks.get(t.key);
-              if (!task) continue;
-              speculated.add(t.key);
-              await publishTasks(nc, n, store, [task], () => 'speculative');
-              opts.log.info('straggler: published one speculative copy', { task: t.key, agent: agent.id, runningSeconds: Math.round(running), medianSeconds: median });
-            }
-          }
-        }
+        // a store or NATS hiccup skips this check (the next one tries again) instead of ending the loop
+        await speculateStragglers(nc, n, store, opts, opts.sweepId, speculated).catch((e) => health.failed(e, 'checking stragglers'));
       }
     }
   } finally {
     await ingester.stop();
   }
   return ingester.stats;
+}
+
+/** Publish one speculative copy of each task running far longer than its sweep's median. */
+async function speculateStragglers(nc: NatsConnection, n: Names, store: Store, opts: OrchestrateOptions, sweepId: string, speculated: Set<string>): Promise<void> {
+  const median = await store.tasks.medianSeconds(sweepId);
+  if (median == null) return;
+  const limit = Math.max((opts.stragglerFactor ?? 3) * median, opts.stragglerMinSeconds ?? 30);
+  for (const agent of await liveAgents(nc, n)) {
+    for (const t of agent.tasks) {
+      const running = (Date.now() - Date.parse(t.startedAt)) / 1000;
+      if (t.sweepId !== sweepId || speculated.has(t.key) || running <= limit) continue;
+      if (await store.tasks.isComplete(t.key)) continue;
+      const task = await store.tasks.get(t.key);
+      if (!task) continue;
+      speculated.add(t.key);
+      await publishTasks(nc, n, store, [task], () => 'speculative');
+      opts.log.info('straggler: published one speculative copy', { task: t.key, agent: agent.id, runningSeconds: Math.round(running), medianSeconds: median });
+    }
+  }
 }

@@ -1,6 +1,7 @@
 /**
  * `sigma-sweep submit`: plan, record the sweep and its tasks, and publish the tasks that have no
- * complete result yet (resume and "rerun only what failed" by default; `force` republishes all).
+ * complete result and are not in flight (queued or running: a second submit during a running sweep
+ * adds no work) — resume and "rerun only what failed or died" by default; `force` republishes all.
  * First publication uses the task key as message id; re-publications use `key:n` so JetStream's
  * duplicate window does not swallow a deliberate resubmission.
  */
@@ -18,6 +19,8 @@ export interface SubmitReport {
   planned: number;
   published: number;
   complete: number;
+  /** queued or running already (not republished: JetStream redelivers them itself) */
+  inFlight: number;
 }
 
 export async function publishTasks(nc: NatsConnection, n: Names, store: Store, list: Task[], msgIdSuffix?: (t: Task) => string): Promise<number> {
@@ -39,8 +42,10 @@ export async function submitSweep(spec: SweepSpec, store: Store, nc: NatsConnect
   await ensureStreams(nc, n, opts.tuning);
   await store.sweeps.upsert(sweepId, spec.name, spec);
   await store.tasks.upsert(tasks);
-  const complete = opts.force ? new Set<string>() : await store.tasks.completeKeys(tasks.map((t) => t.key));
-  const todo = tasks.filter((t) => !complete.has(t.key));
+  const keys = tasks.map((t) => t.key);
+  const complete = opts.force ? new Set<string>() : await store.tasks.completeKeys(keys);
+  const inFlight = opts.force ? new Set<string>() : await store.tasks.inFlightKeys(keys.filter((k) => !complete.has(k)));
+  const todo = tasks.filter((t) => !complete.has(t.key) && !inFlight.has(t.key));
   const published = todo.length ? await publishTasks(nc, n, store, todo) : 0;
-  return { sweepId, planned: tasks.length, published, complete: complete.size };
+  return { sweepId, planned: tasks.length, published, complete: complete.size, inFlight: inFlight.size };
 }

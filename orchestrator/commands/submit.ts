@@ -14,6 +14,7 @@ import { submitSweep } from '../submit.ts';
 import {
   natsOptions,
   natsSettings,
+  positiveInteger,
   positiveNumber,
   storeOptions,
   UsageError,
@@ -33,10 +34,10 @@ export function submitCommand(program: Command, { out, log }: CommandContext): v
         .command('submit')
         .description('Plan a sweep, record it in the database and publish the tasks without a complete result to NATS JetStream; prints the sweep id.')
         .argument('<spec>', 'sweep spec (YAML)')
-        .option('--force', 'republish every task, complete or not', false)
+        .option('--force', 'republish every task, complete or in flight (queued or running) or not; without it those are left alone', false)
         .option('--wait', 'stay, ingest results until the sweep is done, then print its table', false)
         .addOption(new Option('--ack-wait <seconds>', 'seconds before an unacknowledged task is redelivered').default(60).argParser(positiveNumber('--ack-wait')))
-        .addOption(new Option('--max-deliver <n>', 'deliveries before a task is declared dead').default(5).argParser(positiveNumber('--max-deliver'))),
+        .addOption(new Option('--max-deliver <n>', 'deliveries before a task is declared dead').default(5).argParser(positiveInteger('--max-deliver'))),
     ),
   ).action(async (specFile: string, flags: SubmitFlags) => {
     const spec = loadSpecFile(specFile);
@@ -52,6 +53,7 @@ export function submitCommand(program: Command, { out, log }: CommandContext): v
           planned: r.planned,
           published: r.published,
           alreadyComplete: r.complete,
+          inFlight: r.inFlight,
           nats: describeNats(settings),
         });
         out(`${r.sweepId}\n`);

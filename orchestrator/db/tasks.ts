@@ -9,6 +9,9 @@ import { taskSchema, type Task } from '../../schema/wire.ts';
 import { ATTACKS } from '../../agent/attacks/registry.ts';
 import { chunkRows, KEYS_PER_STATEMENT, type Db } from './connection.ts';
 
+/** Statuses of a published task that has not finished yet. */
+const IN_FLIGHT: TaskStatus[] = ['queued', 'running'];
+
 /** Columns written per task row by `upsert` (for the parameter-limit chunking). */
 const TASK_COLUMNS = 15;
 
@@ -78,6 +81,23 @@ export class Tasks {
       for (const r of rows) done.add(r.key);
     }
     return done;
+  }
+
+  /**
+   * Keys among `keys` that are in flight: published and not finished ('queued' or 'running'). Their
+   * message is in the TASKS stream (or their result in the RESULTS stream); JetStream redelivers
+   * them if their agent dies, so publishing them again would only run them twice.
+   */
+  async inFlightKeys(keys: string[]): Promise<Set<string>> {
+    const out = new Set<string>();
+    for (const chunk of chunkRows(keys, 1, KEYS_PER_STATEMENT)) {
+      const rows = await this.db
+        .select({ key: tasks.key })
+        .from(tasks)
+        .where(and(inArray(tasks.key, chunk), inArray(tasks.status, IN_FLIGHT)));
+      for (const r of rows) out.add(r.key);
+    }
+    return out;
   }
 
   /** True when the task already has its complete result (first result wins over speculative copies). */

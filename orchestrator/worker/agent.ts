@@ -79,6 +79,7 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
 
   const inHand = new Map<string, JsMsg>();
   const handle = taskHandler({
+    nc,
     js: jetstream(nc),
     n,
     pool,
@@ -110,6 +111,7 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
   if (!(await drain.finish(loops, opts.drainTimeoutMs ?? 30_000))) {
     for (const [key, msg] of inHand) {
       log.warn('grace period over: handing the task back', { task: key });
+      inHand.delete(key); // no longer ours: a result still waiting for NATS stops retrying
       msg.nak();
     }
   }

@@ -36,9 +36,19 @@ export class Drain {
     return this.draining ? Promise.resolve() : new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  /** Wait for `work` up to `graceMs`; returns whether it finished in time. */
+  /**
+   * Wait for `work` up to `graceMs`; returns whether it finished in time. The grace timer is
+   * cancelled as soon as the work ends, so a drained agent exits at once instead of holding the
+   * event loop open for the rest of the grace period.
+   */
   async finish(work: Promise<unknown>, graceMs: number): Promise<boolean> {
-    return Promise.race([work.then(() => true), sleep(graceMs).then(() => false)]);
+    const grace = new AbortController();
+    const timeUp = sleep(graceMs, false, { signal: grace.signal }).catch(() => false);
+    try {
+      return await Promise.race([work.then(() => true), timeUp]);
+    } finally {
+      grace.abort();
+    }
   }
 
   /** Stop listening for signals. */
