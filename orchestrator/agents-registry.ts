@@ -3,9 +3,13 @@ import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { agentRecordSchema, type AgentRecord } from '../schema/wire.ts';
 import type { Names } from '../protocol/names.ts';
+import { HEARTBEAT_MS } from './worker/registry.ts';
+
+/** An agent that missed three heartbeats in a row is gone (killed, cut off), whatever the bucket's TTL says. */
+export const AGENT_STALE_MS = 3 * HEARTBEAT_MS;
 
 /** Live agents: entries updated within `staleMs` (the bucket's TTL removes the rest eventually). */
-export async function liveAgents(nc: NatsConnection, n: Names, staleMs = 30_000): Promise<AgentRecord[]> {
+export async function liveAgents(nc: NatsConnection, n: Names, staleMs = AGENT_STALE_MS): Promise<AgentRecord[]> {
   let kv;
   try {
     kv = await new Kvm(nc).open(n.agentsKv);

@@ -31,7 +31,8 @@ export interface EmbeddedRunReport {
   planned: number;
   skipped: number;
   completed: number;
-  failed: { key: string; error: string }[];
+  /** tasks that failed for good: permanently, or transiently on every delivery */
+  failed: { key: string; error: string; permanent: boolean }[];
 }
 
 export async function runEmbedded(spec: SweepSpec, store: Store, opts: EmbeddedRunOptions): Promise<EmbeddedRunReport> {
@@ -74,11 +75,11 @@ export async function runEmbedded(spec: SweepSpec, store: Store, opts: EmbeddedR
         opts.log.error('task failed', { task: task.key, attack: task.attack.label, attempt: d.attempt, permanent, error: err.message });
         await store.tasks.markFailed(task.key, err.message);
         if (permanent) {
-          report.failed.push({ key: task.key, error: err.message });
+          report.failed.push({ key: task.key, error: err.message, permanent: true });
           d.ack();
         } else {
           d.nak();
-          if (d.attempt >= 3) report.failed.push({ key: task.key, error: err.message });
+          if (d.attempt >= 3) report.failed.push({ key: task.key, error: err.message, permanent: false });
         }
       } finally {
         inTask.delete(task.key);

@@ -13,3 +13,11 @@ export abstract class PermanentError extends Error {
 export function isPermanent(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { permanent?: unknown }).permanent === true;
 }
+
+/**
+ * Bad input from the user (a flag, a file, a name, a resource they pointed at): the command exits 2
+ * with this message. The CLI's UsageError and the store's data-dir errors are such errors.
+ */
+export class BadInputError extends Error {
+  readonly badInput = true as const;
+}
