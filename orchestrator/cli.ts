@@ -16,25 +16,54 @@ import { agentCommand } from './commands/agent.ts';
 import { orchestrateCommand } from './commands/orchestrate.ts';
 import { statusCommand } from './commands/status.ts';
 import { attacksCommand } from './commands/attacks.ts';
+import { migrateCommand } from './commands/migrate.ts';
 
 export { UsageError };
 
 /** The commands, in the order `--help` lists them. */
-const COMMANDS = [runCommand, tableCommand, planCommand, sqlCommand, submitCommand, agentCommand, orchestrateCommand, statusCommand, attacksCommand];
+const COMMANDS = [runCommand, tableCommand, planCommand, sqlCommand, migrateCommand, submitCommand, agentCommand, orchestrateCommand, statusCommand, attacksCommand];
 
 export function buildProgram(out: (s: string) => void, log: () => Logger): Command {
   const program = new Command('sigma-sweep')
     .description('Benchmark sparse (ℓ0) adversarial attacks: sweep specs → attack runs → PostgreSQL → paper-style tables.')
-    .addOption(new Option('--log-format <fmt>', 'log format on stderr').choices(['text', 'json']).default('text'))
+    .addOption(new Option('--log-format <fmt>', 'log format on stderr').choices(['text', 'json']).env('SIGMA_SWEEP_LOG').default('text'))
     .showHelpAfterError()
+    .allowExcessArguments(false) // inherited by every command: `run a.yaml b.yaml` is an error, not a.yaml
     .exitOverride();
+  // with JSON logs, commander's own errors (unknown option, too many arguments…) are JSON lines too,
+  // without the usage text after them; set before the commands are added, which inherit it
+  const jsonLogs = () => program.opts().logFormat === 'json';
+  program.configureOutput({
+    outputError: (str, write) => (jsonLogs() ? createLogger({ format: 'json' }).error(str.replace(/^error: /, '').trim()) : write(str)),
+    writeErr: (str) => {
+      if (!jsonLogs()) process.stderr.write(str);
+    },
+  });
   const ctx: CommandContext = { out, log };
   for (const register of COMMANDS) register(program, ctx);
   return program;
 }
 
+/** Whether `e` is bad input from the user (schema/errors.ts BadInputError, by its flag): exit 2. */
+const isBadInput = (e: unknown) => typeof e === 'object' && e !== null && (e as { badInput?: unknown }).badInput === true;
+
+/**
+ * stdout as the results writer. When the reader goes away (`sigma-sweep plan … | head -1`) the
+ * writes fail with EPIPE: the rest of the output is dropped quietly instead of dying with a stack.
+ */
+function stdoutWriter(): (s: string) => void {
+  let closed = false;
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    closed = true;
+  });
+  return (s) => {
+    if (!closed) process.stdout.write(s);
+  };
+}
+
 /** Run the CLI; returns the exit code. */
-export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
+export async function main(argv: string[], out: (s: string) => void = stdoutWriter()): Promise<number> {
   let logger: Logger | null = null;
   const program = buildProgram(out, () => (logger ??= createLogger({ format: program.opts().logFormat })));
   try {
@@ -47,11 +76,12 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       return 2; // commander already printed the problem and the usage
     }
     if (e instanceof SpecError) {
-      process.stderr.write(e.message + '\n');
+      if (program.opts().logFormat === 'json') log.error(`${e.source}: invalid sweep spec`, { source: e.source, problems: e.problems });
+      else process.stderr.write(e.message + '\n');
       return 2;
     }
-    if (e instanceof UsageError) {
-      log.error(e.message);
+    if (e instanceof UsageError || isBadInput(e)) {
+      log.error((e as Error).message);
       return 2;
     }
     const err = e as Error & { cause?: unknown };

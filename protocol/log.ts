@@ -18,6 +18,7 @@ export function createLogger(opts: { format?: 'text' | 'json'; level?: Level; st
   const out = opts.stream ?? process.stderr;
   const emit = (level: Level, msg: string, fields: Record<string, unknown> = {}) => {
     if (ORDER[level] < min) return;
+    fields = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)); // absent, not "undefined"
     if (format === 'json') {
       out.write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }) + '\n');
     } else {

@@ -4,7 +4,7 @@
  */
 import { Option, type Command } from 'commander';
 import { defaultSlots } from '../../agent/engine/backend.ts';
-import { natsOptions, natsSettings, positiveNumber, type CommandContext, type NatsFlags } from './options.ts';
+import { natsOptions, natsSettings, positiveInteger, positiveNumber, type CommandContext, type NatsFlags } from './options.ts';
 
 type AgentFlags = NatsFlags & { slots: number; backend: string; id?: string; drainTimeout: number };
 
@@ -16,7 +16,7 @@ export function agentCommand(program: Command, { log }: CommandContext): void {
       .addOption(
         new Option('--slots <n>', 'tensor worker threads (one wasm/tfjs instance each); tasks and their batches share them')
           .default(defaultSlots(), 'the cores; 1 with tfjs-node-gpu')
-          .argParser(positiveNumber('--slots')),
+          .argParser(positiveInteger('--slots')),
       )
       .addOption(new Option('--backend <name>', 'tensor backend').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'))
       .option('--id <id>', 'agent id in the registry (default: host-pid)')
@@ -30,7 +30,7 @@ export function agentCommand(program: Command, { log }: CommandContext): void {
     await runAgent({
       nats: natsSettings(flags),
       ns: flags.ns,
-      slots: Math.floor(flags.slots),
+      slots: flags.slots,
       backend: flags.backend,
       id: flags.id,
       log: log(),

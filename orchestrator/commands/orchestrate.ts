@@ -7,6 +7,7 @@ import { names } from '../../protocol/names.ts';
 import { orchestrate } from '../orchestrate.ts';
 import {
   natsOptions,
+  nonEmpty,
   natsSettings,
   resolveSweepId,
   storeOptions,
@@ -23,7 +24,7 @@ export function orchestrateCommand(program: Command, { log }: CommandContext): v
       program
         .command('orchestrate')
         .description('Ingest results into the database, record dead tasks and re-publish stragglers (runs until stopped, or until --sweep is done with --until-done).')
-        .option('--sweep <id>', 'sweep to watch for progress and stragglers')
+        .option('--sweep <id>', 'sweep to watch for progress and stragglers', nonEmpty('--sweep'))
         .option('--until-done', 'exit once the sweep has no task left to run', false),
     ),
   ).action(async (flags: StoreFlags & NatsFlags & { sweep?: string; untilDone: boolean }) => {

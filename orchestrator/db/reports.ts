@@ -2,9 +2,10 @@
  * What reports read: the paper table (attack_summary, computed by SQL), a sweep's progress, and
  * arbitrary queries for `sigma-sweep sql`.
  */
-import { eq, sql } from 'drizzle-orm';
+import { and, eq, inArray, sql } from 'drizzle-orm';
 import { deadTasks, tasks } from '../../schema/tables.ts';
 import type { Db } from './connection.ts';
+import { inTransaction, type RawResult } from './raw-query.ts';
 
 export interface SummaryRow {
   sweepId: string;
@@ -59,6 +60,13 @@ function summaryRow(r: Record<string, unknown>): SummaryRow {
   };
 }
 
+/** Options of a raw `query` (the `sql` command). */
+export interface RawQueryOptions {
+  raw: true;
+  write?: boolean;
+  accept?: (r: RawResult) => void;
+}
+
 export class Reports {
   constructor(private readonly db: Db) {}
 
@@ -86,10 +94,32 @@ export class Reports {
     return { counts, dead, started: first?.started ?? null, lastFinished: first?.last ?? null };
   }
 
-  /** Run arbitrary SQL (the `sql` subcommand). */
-  async query(text: string): Promise<{ fields: string[]; rows: Record<string, unknown>[] }> {
+  /**
+   * Run arbitrary SQL. Without options (tests, benchmarks): rows as objects keyed by column name,
+   * values parsed by the driver, no transaction of its own. With `{ raw: true }` (the `sql`
+   * command): one statement in its own transaction, read-only (always rolled back) unless
+   * `write`; rows positionally (duplicate column names stay apart), values as PostgreSQL's text.
+   * `accept` sees the result before the commit: throwing there rolls the statement back.
+   */
+  query(text: string): Promise<{ fields: string[]; rows: Record<string, unknown>[] }>;
+  query(text: string, opts: RawQueryOptions): Promise<RawResult>;
+  async query(text: string, opts?: RawQueryOptions): Promise<RawResult | { fields: string[]; rows: Record<string, unknown>[] }> {
+    if (opts?.raw)
+      return inTransaction(this.db, opts.write ? 'read-write' : 'read-only', async (q) => {
+        const r = await q(text);
+        opts.accept?.(r);
+        return r;
+      });
     const res = (await this.db.execute(sql.raw(text))) as unknown as { rows: Record<string, unknown>[]; fields?: { name: string }[] };
     const fields = res.fields?.map((f) => f.name) ?? Object.keys(res.rows[0] ?? {});
     return { fields, rows: res.rows };
+  }
+
+  /** The tasks of a sweep in flight (queued or running), with who runs them and since when. */
+  async inFlight(sweepId: string): Promise<{ key: string; status: string; agent: string | null; startedAt: string | null }[]> {
+    return this.db
+      .select({ key: tasks.key, status: tasks.status, agent: tasks.agent, startedAt: sql<string | null>`${tasks.startedAt}::text` })
+      .from(tasks)
+      .where(and(eq(tasks.sweepId, sweepId), inArray(tasks.status, ['queued', 'running'])));
   }
 }
