@@ -7,6 +7,8 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connect } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { AGENT_STALE_MS, liveAgents } from '../orchestrator/agents-registry.ts';
 import { main } from '../orchestrator/cli.ts';
 import { Store } from '../orchestrator/db/store.ts';
 import { ensureStreams, tuningFor } from '../orchestrator/nats/streams.ts';
@@ -89,5 +91,22 @@ describe('status during faults', () => {
     expect(r.out).toMatch(/live agents: 0\n/);
     expect(r.out).toMatch(/waiting for redelivery: 2 task\(s\) whose agent is gone/);
     expect(r.out).toMatch(/results waiting in NATS: 1 message\(s\); no ingester is running/);
+  });
+
+  it('an agent that missed three heartbeats is not live, even while its registry entry has not expired', async () => {
+    const ns = freshNamespace('stale');
+    const n = names(ns);
+    const nc = await connect({ servers: SHARED_NATS });
+    cleanups.push(async () => {
+      await nc.close();
+      await dropNamespace(SHARED_NATS, ns);
+    });
+    const kv = await new Kvm(nc).create(n.agentsKv, { ttl: 30_000 });
+    const record = (id: string, ageMs: number) =>
+      JSON.stringify({ id, host: 'h', pid: 1, backend: 'wasm', device: 'cpu', slots: 1, tasks: [], updatedAt: new Date(Date.now() - ageMs).toISOString() });
+    await kv.put('fresh', record('fresh', 1_000));
+    await kv.put('killed', record('killed', AGENT_STALE_MS + 2_000)); // SIGKILLed: no more beats, entry still there
+    expect(AGENT_STALE_MS).toBeLessThan(30_000);
+    expect((await liveAgents(nc, n)).map((a) => a.id)).toEqual(['fresh']);
   });
 });
