@@ -9,26 +9,14 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from '
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../orchestrator/cli.ts';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { failureMessage } from '../orchestrator/commands/run.ts';
 import { Store } from '../orchestrator/db/store.ts';
+import { cli } from './helpers/cli.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SMOKE = path.join(ROOT, 'examples/mnist-smoke.yaml');
 
-/** Run the CLI in this process, capturing stdout and stderr. */
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => (err.push(String(s)), true));
-  try {
-    const code = await main(['node', 'sigma-sweep', ...args], (s) => out.push(s));
-    return { code, out: out.join(''), err: err.join('') };
-  } finally {
-    vi.restoreAllMocks();
-  }
-}
 
 afterEach(() => {
   delete process.env.SIGMA_SWEEP_LOG;

@@ -8,10 +8,10 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { main } from '../orchestrator/cli.ts';
 import { Store } from '../orchestrator/db/store.ts';
 import { LOCK_FILE, lockDataDir } from '../orchestrator/db/lock.ts';
 import { writeSpec } from './helpers/zoo.ts';
+import { cli } from './helpers/cli.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const children: ChildProcess[] = [];
@@ -20,15 +20,6 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-/** Run the CLI in this process, capturing stdout and stderr. */
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => (err.push(String(s)), true));
-  const code = await main(['node', 'sigma-sweep', ...args], (s) => out.push(s));
-  vi.restoreAllMocks();
-  return { code, out: out.join(''), err: err.join('') };
-}
 
 /** A child process that holds the data dir's lock until killed. */
 async function holdLock(dataDir: string): Promise<ChildProcess> {

@@ -26,6 +26,7 @@ import { createTempDatabase, PG_ADMIN_URL } from './helpers/pg.ts';
 import { freshNamespace, spawnAgent, startPrivateNats, stopAgents, type AgentProc, type PrivateNats } from './helpers/nats.ts';
 import { tinySweep } from './helpers/dist-spec.ts';
 import { tcpProxy } from './helpers/tcp-proxy.ts';
+import { rowsOf as sweepRows } from './helpers/sweep-rows.ts';
 
 const log = createLogger({ level: 'error' });
 let nats: PrivateNats;
@@ -54,13 +55,7 @@ afterAll(async () => {
   await db?.drop();
 });
 
-async function rowsOf(sweepId: string) {
-  const { rows } = await store.reports.query(
-    `select count(*)::int as n, count(distinct (task_key, dataset_index))::int as d from sample_results r join tasks t on t.key = r.task_key where t.sweep_id = '${sweepId}'`,
-  );
-  const { rows: st } = await store.reports.query(`select status, count(*)::int as n from tasks where sweep_id = '${sweepId}' group by status order by status`);
-  return { ...(rows[0] as { n: number; d: number }), status: Object.fromEntries(st.map((r) => [r.status, r.n])) as Record<string, number> };
-}
+const rowsOf = (sweepId: string) => sweepRows(store, sweepId);
 
 async function runToEnd(n: Names, sweepId: string, timeoutMs = 120_000) {
   const ac = new AbortController();

@@ -22,6 +22,7 @@ import { createTempDatabase } from './helpers/pg.ts';
 import { freshNamespace, spawnAgent, startPrivateNats, stopAgents, type AgentProc, type PrivateNats } from './helpers/nats.ts';
 import { tinySweep } from './helpers/dist-spec.ts';
 import { tcpProxy } from './helpers/tcp-proxy.ts';
+import { rowsOf as sweepRows } from './helpers/sweep-rows.ts';
 
 const log = createLogger({ level: 'error' });
 let nats: PrivateNats;
@@ -51,13 +52,7 @@ afterAll(async () => {
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function rowsOf(sweepId: string) {
-  const { rows } = await store.reports.query(
-    `select count(*)::int as n, count(distinct (task_key, dataset_index))::int as d from sample_results r join tasks t on t.key = r.task_key where t.sweep_id = '${sweepId}'`,
-  );
-  const { rows: st } = await store.reports.query(`select status, count(*)::int as n from tasks where sweep_id = '${sweepId}' group by status order by status`);
-  return { ...(rows[0] as { n: number; d: number }), status: Object.fromEntries(st.map((r) => [r.status, r.n])) as Record<string, number> };
-}
+const rowsOf = (sweepId: string) => sweepRows(store, sweepId);
 
 /** Executions of a sweep's tasks: the agents' "task started" lines for it. */
 const startedLines = (sweepId: string) =>

@@ -7,25 +7,13 @@
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../orchestrator/cli.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Store } from '../orchestrator/db/store.ts';
 import { expectedTables, expectedViews } from '../orchestrator/db/schema-check.ts';
 import { csvField, escapeText, jsonValue, renderCsv, renderJson, renderTable, renderTsv } from '../orchestrator/sql-format.ts';
 import { createTempDatabase } from './helpers/pg.ts';
+import { cli } from './helpers/cli.ts';
 
-/** Run the CLI in this process, capturing stdout and stderr. */
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => (err.push(String(s)), true));
-  try {
-    const code = await main(['node', 'sigma-sweep', ...args], (s) => out.push(s));
-    return { code, out: out.join(''), err: err.join('') };
-  } finally {
-    vi.restoreAllMocks();
-  }
-}
 
 const F = (name: string, typeId = 25) => ({ name, typeId });
 
