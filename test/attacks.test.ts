@@ -121,6 +121,9 @@ describe('budget search', () => {
       valueAndGrad: () => {
         throw new Error('not used');
       },
+      backwardAt: () => {
+        throw new Error('not used');
+      },
     };
     return { fake, model };
   }

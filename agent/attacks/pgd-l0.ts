@@ -63,8 +63,9 @@ export async function runPgdL0(model: Classifier, inputs: tf.Tensor4D, labels: t
   const shape4 = [B, H, W, C] as [number, number, number, number];
   // initial clean prediction (counted, as the reference makes it)
   const cleanPred = tf.tidy(() => predict(model.forward(inputs)));
-  const found = Array.from(await tf.notEqual(cleanPred, labels).data()).map(Boolean);
-  cleanPred.dispose();
+  const misclassified = tf.notEqual(cleanPred, labels);
+  const found = Array.from(await misclassified.data()).map(Boolean);
+  tf.dispose([cleanPred, misclassified]);
   let adv = x.clone();
   const numClasses = model.numClasses;
   const yOneHot = tf.oneHot(labels, numClasses);

@@ -11,6 +11,11 @@ import { fmnL0Attack } from './fmn.ts';
 import { pgdL0Attack, pgdL0OptionsSchema, runPgdL0 } from './pgd-l0.ts';
 import { sparseRsAttack, sparseRsOptionsSchema, runSparseRs } from './sparse-rs.ts';
 import { eadAttack } from './ead.ts';
+import { vfgaAttack } from './vfga.ts';
+import { pdpgdL0Attack } from './pdpgd.ts';
+import { bbL0AdvAttack, bbL0Attack } from './bb.ts';
+import { sparsefoolAttack } from './sparsefool.ts';
+import { runSpgd, spgdAttack, spgdOptionsSchema } from './spgd.ts';
 
 const noopAttack = defineAttack({
   name: 'noop',
@@ -26,6 +31,12 @@ const definitions: AttackDefinition[] = [
   pgdL0Attack,
   sparseRsAttack,
   eadAttack,
+  vfgaAttack,
+  pdpgdL0Attack,
+  bbL0Attack,
+  bbL0AdvAttack,
+  sparsefoolAttack,
+  spgdAttack,
   noopAttack,
   defineBudgetSearch({
     name: 'pgd-l0+search',
@@ -37,6 +48,12 @@ const definitions: AttackDefinition[] = [
     name: 'sparse-rs+search',
     description: 'Sparse-RS inside the sample-wise binary search over k (10 calls of steps/10)',
     inner: { options: sparseRsOptionsSchema, run: runSparseRs },
+    unit: 'feature',
+  }),
+  defineBudgetSearch({
+    name: 'spgd+search',
+    description: 'sparse-PGD inside the sample-wise binary search over k (10 calls of steps/10)',
+    inner: { options: spgdOptionsSchema, run: runSpgd },
     unit: 'feature',
   }),
 ];

@@ -20,6 +20,13 @@ export interface Classifier {
    * (one forward and one backward per sample of the batch).
    */
   valueAndGrad(x: tf.Tensor4D, delta: tf.Tensor4D, loss: LossFn): { logits: tf.Tensor2D; grad: tf.Tensor4D };
+  /**
+   * The gradient of `loss` with respect to the input at x, as one more backward through a forward
+   * at x that the attack has already made and paid for (the reference keeps the graph and runs
+   * several backwards, e.g. one per class for a Jacobian): counts one backward per sample, no
+   * forward. The engine may recompute the forward; the query count follows the reference.
+   */
+  backwardAt(x: tf.Tensor4D, loss: LossFn): tf.Tensor4D;
 }
 
 export interface AttackResult {

@@ -64,6 +64,14 @@ export class MeteredModel implements Classifier {
     return this.gradStep(x, delta, loss);
   }
 
+  backwardAt(x: tf.Tensor4D, loss: LossFn): tf.Tensor4D {
+    this.backwards += x.shape[0];
+    const d = tf.zerosLike(x);
+    const { logits, grad } = this.gradStep(x, d, loss);
+    tf.dispose([d, logits]);
+    return grad;
+  }
+
   private gradStep(x: tf.Tensor4D, delta: tf.Tensor4D, loss: LossFn): { logits: tf.Tensor2D; grad: tf.Tensor4D } {
     let logits: tf.Tensor2D | null = null;
     const grad = tf.grad((d: tf.Tensor) => {

@@ -32,8 +32,9 @@ export async function runDefinition(
   const y = tf.tensor1d(ys, 'int32');
   const r = await def.run(m, x, y, options);
   const adv = Float32Array.from(await r.adversarials.data());
-  const pred = Array.from(tf.tidy(() => tf.argMax(net.predict(r.adversarials) as tf.Tensor, 1)).dataSync());
-  tf.dispose([x, y, r.adversarials]);
+  const predT = tf.tidy(() => tf.argMax(net.predict(r.adversarials) as tf.Tensor, 1));
+  const pred = Array.from(predT.dataSync());
+  tf.dispose([x, y, r.adversarials, predT]);
   const l0 = Array.from({ length: n }, (_, i) => l0Of(adv, xs, i, d));
   return { adv, pred, l0, success: pred.map((p, i) => p !== ys[i]), forwards: m.forwards, backwards: m.backwards, diagnostics: r.diagnostics };
 }
