@@ -144,25 +144,28 @@ function databaseSuite(label: string, setup: () => Promise<{ db: string[]; done:
     });
 
     it('migrate: a dropped view is re-created by --repair', async () => {
-      expect((await cli(['sql', 'drop view attack_summary', '--write', ...db])).code).toBe(0);
+      // group_summary is built on attack_summary, so dropping it takes CASCADE and both go
+      expect((await cli(['sql', 'drop view attack_summary cascade', '--write', ...db])).code).toBe(0);
       const m = await cli(['migrate', ...db]);
       expect(m.code).toBe(1);
       expect(m.out).toBe(
-        'schema damaged: 1 problem(s)\n' +
+        'schema damaged: 2 problem(s)\n' +
           '  - view attack_summary is missing\n' +
+          '      repair: --repair re-creates the views from their definitions (views hold no data)\n' +
+          '  - view group_summary is missing\n' +
           '      repair: --repair re-creates the views from their definitions (views hold no data)\n' +
           'run `sigma-sweep migrate --repair` for the ones marked repair\n',
       );
       const fixed = await cli(['migrate', '--repair', ...db]);
       expect(fixed.code).toBe(0);
-      expect(fixed.out).toBe('repaired: re-created views sample_l0, attack_summary\nschema sound\n');
+      expect(fixed.out).toBe('repaired: re-created views sample_l0, attack_summary, group_summary, robustness_curve, ensemble_best\nschema sound\n');
       expect((await cli(['sql', 'select count(*) from attack_summary', ...db])).out).toBe('count\n0\n');
     });
 
     it('migrate: a view with other columns is found and repaired', async () => {
       expect((await cli(['sql', 'create or replace view sample_l0 as select 1 as x', '--write', ...db])).code).toBe(2); // cannot drop columns of a view
-      expect((await cli(['sql', 'drop view attack_summary', '--write', ...db])).code).toBe(0);
-      expect((await cli(['sql', 'drop view sample_l0', '--write', ...db])).code).toBe(0);
+      expect((await cli(['sql', 'drop view attack_summary cascade', '--write', ...db])).code).toBe(0);
+      expect((await cli(['sql', 'drop view sample_l0 cascade', '--write', ...db])).code).toBe(0);
       expect((await cli(['sql', 'create view sample_l0 as select 1 as x', '--write', ...db])).code).toBe(0);
       const m = await cli(['migrate', ...db]);
       expect(m.code).toBe(1);
@@ -200,10 +203,13 @@ function databaseSuite(label: string, setup: () => Promise<{ db: string[]; done:
           '  - foreign key batch_metrics_task_key_tasks_key_fk (batch_metrics(task_key) → tasks(key)) is missing',
           '  - view sample_l0 is missing',
           '  - view attack_summary is missing',
+          '  - view group_summary is missing',
+          '  - view robustness_curve is missing',
+          '  - view ensemble_best is missing',
         ]);
         expect(m.out).toMatch(/Restore table tasks from a backup .* An empty table tasks is not recreated here: the rows of sample_results, batch_metrics that refer to it could no longer be matched\./);
         expect(m.out).not.toMatch(/repaired:/);
-        expect(m.err).toMatch(/schema damaged: 5 problem\(s\)/);
+        expect(m.err).toMatch(/schema damaged: 8 problem\(s\)/);
       }
     });
   });
@@ -222,7 +228,7 @@ describe('the expected schema', () => {
     expect(tasks.columns.find((c) => c.name === 'sample_indices')).toEqual({ name: 'sample_indices', type: 'integer[]', notNull: true });
     expect(tasks.foreignKeys.map((f) => f.name)).toEqual(['tasks_sweep_id_sweeps_id_fk']);
     const views = expectedViews();
-    expect(views.map((v) => v.name)).toEqual(['sample_l0', 'attack_summary']);
+    expect(views.map((v) => v.name)).toEqual(['sample_l0', 'attack_summary', 'group_summary', 'robustness_curve', 'ensemble_best']);
     expect(views[1].sql).toMatch(/^-- Backfill|CREATE OR REPLACE VIEW attack_summary/m); // the 0003 definition, with budget_unit
     expect(views[1].sql).toMatch(/r\.budget_unit\s+FROM rates r/);
   });

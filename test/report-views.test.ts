@@ -1,0 +1,135 @@
+/**
+ * The report views (schema/migrations/0005_report_views.sql) against hand-computed values, on PGlite
+ * and on the real PostgreSQL: group_summary's memory kind and device-seconds, the robustness curve
+ * (one row per distinct finite ℓ0, ties and the ∞ of failures), and the per-sample ensemble.
+ */
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Store } from '../orchestrator/db/store.ts';
+import type { Task, TaskResult } from '../schema/wire.ts';
+import { createTempDatabase } from './helpers/pg.ts';
+
+const SWEEP = 'views-1';
+const INDICES = [0, 1, 2, 3];
+
+function task(label: string): Task {
+  return {
+    key: label.padEnd(32, '0'),
+    sweepId: SWEEP,
+    dataset: { name: 'mnist', split: 'test' },
+    sampleIndices: INDICES,
+    model: { name: 'm', sha256: 'a'.repeat(64) },
+    attack: { label, name: 'sigma-zero', options: {} },
+    steps: 10,
+    batchSize: 2,
+    seed: 0,
+  };
+}
+
+/** ℓ0 per sample (null: failure, 0 with clean ≠ label: already misclassified); 2 batches of `seconds` each. */
+function result(t: Task, l0s: (number | null)[], seconds: number, deviceBytes: number | null): TaskResult {
+  return {
+    taskKey: t.key,
+    attempt: 1,
+    agent: 'test',
+    backend: 'cpu',
+    device: 'test',
+    startedAt: new Date(0).toISOString(),
+    finishedAt: new Date(1000).toISOString(),
+    samples: INDICES.map((datasetIndex, k) => {
+      const l0 = l0s[k];
+      const n = l0 ?? 0;
+      return {
+        datasetIndex,
+        label: 1,
+        cleanPred: k === 0 ? 2 : 1, // sample 0 is misclassified before any attack
+        advPred: l0 === null ? 1 : 2,
+        success: l0 !== null,
+        l0: n,
+        l1: n,
+        l2: n,
+        linf: n ? 1 : 0,
+        pertIndices: Array.from({ length: n }, (_, j) => j),
+        pertValues: Array.from({ length: n }, () => 1),
+      };
+    }),
+    batches: [0, 1].map((batchIndex) => ({ batchIndex, size: 2, seconds, forwards: 20, backwards: 20, peakBytesLogical: 1000 * (batchIndex + 1), peakBytesDevice: deviceBytes })),
+  };
+}
+
+async function fill(store: Store): Promise<void> {
+  const a = task('a');
+  const b = task('b');
+  await store.sweeps.upsert(SWEEP, 'views', {});
+  await store.tasks.upsert([a, b]);
+  await store.results.record(result(a, [0, 5, 12, null], 1.5, null));
+  await store.results.record(result(b, [0, 7, 3, 40], 2, 5 * 2 ** 20));
+}
+
+const backends: Array<[string, () => Promise<{ store: Store; done: () => Promise<void> }>]> = [
+  ['PGlite', async () => ({ store: await Store.open({ dataDir: mkdtempSync(path.join(os.tmpdir(), 'sigma-views-')) }), done: async () => {} })],
+  [
+    'PostgreSQL',
+    async () => {
+      const db = await createTempDatabase();
+      return { store: await Store.open({ databaseUrl: db.url }), done: db.drop };
+    },
+  ],
+];
+
+const cleanups: Array<() => Promise<void>> = [];
+afterAll(async () => {
+  for (const c of cleanups) await c();
+});
+
+describe.each(backends)('report views on %s', (_name, open) => {
+  it('group_summary: memory with its kind, device-seconds', async () => {
+    const { store, done } = await open();
+    cleanups.push(async () => (await store.close(), await done()));
+    await fill(store);
+    const { rows } = await store.reports.query(`select attack, memory_bytes, memory_kind, device_seconds, n from group_summary where sweep_id = '${SWEEP}' order by attack`);
+    expect(rows).toEqual([
+      { attack: 'a', memory_bytes: 2000, memory_kind: 'logical', device_seconds: 3, n: 4 },
+      { attack: 'b', memory_bytes: 5 * 2 ** 20, memory_kind: 'device', device_seconds: 4, n: 4 },
+    ]);
+  });
+
+  it('robustness_curve: one row per distinct finite ℓ0, ASR over all N (failures never reached)', async () => {
+    const { store, done } = await open();
+    cleanups.push(async () => (await store.close(), await done()));
+    await fill(store);
+    const { rows } = await store.reports.query(`select attack, k, asr, n from robustness_curve where sweep_id = '${SWEEP}' order by attack, k`);
+    expect(rows).toEqual([
+      { attack: 'a', k: 0, asr: 25, n: 4 },
+      { attack: 'a', k: 5, asr: 50, n: 4 },
+      { attack: 'a', k: 12, asr: 75, n: 4 }, // the failure keeps a below 100
+      { attack: 'b', k: 0, asr: 25, n: 4 },
+      { attack: 'b', k: 3, asr: 50, n: 4 },
+      { attack: 'b', k: 7, asr: 75, n: 4 },
+      { attack: 'b', k: 40, asr: 100, n: 4 },
+    ]);
+    // the curve agrees with attack_summary at the summary's k values
+    const { rows: s } = await store.reports.query(`select attack, asr_10, asr_50 from attack_summary where sweep_id = '${SWEEP}' order by attack`);
+    expect(s).toEqual([
+      { attack: 'a', asr_10: 50, asr_50: 75 },
+      { attack: 'b', asr_10: 75, asr_50: 100 },
+    ]);
+  });
+
+  it('ensemble_best: per-sample minimum over the attacks, the attack that reached it, ties to the first label', async () => {
+    const { store, done } = await open();
+    cleanups.push(async () => (await store.close(), await done()));
+    await fill(store);
+    const { rows } = await store.reports.query(
+      `select dataset_index, best_l0, best_attack, attacks, clean_correct from ensemble_best where sweep_id = '${SWEEP}' order by dataset_index`,
+    );
+    expect(rows).toEqual([
+      { dataset_index: 0, best_l0: 0, best_attack: 'a', attacks: 2, clean_correct: false },
+      { dataset_index: 1, best_l0: 5, best_attack: 'a', attacks: 2, clean_correct: true },
+      { dataset_index: 2, best_l0: 3, best_attack: 'b', attacks: 2, clean_correct: true },
+      { dataset_index: 3, best_l0: 40, best_attack: 'b', attacks: 2, clean_correct: true },
+    ]);
+  });
+});
