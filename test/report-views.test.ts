@@ -132,4 +132,36 @@ describe.each(backends)('report views on %s', (_name, open) => {
       { dataset_index: 3, best_l0: 40, best_attack: 'b', attacks: 2, clean_correct: true },
     ]);
   });
+
+  it('attack_optimality: AttackBench ξ against the ensemble (hand-computed, and the trapezoid rule recomputed from the rows)', async () => {
+    const { store, done } = await open();
+    cleanups.push(async () => (await store.close(), await done()));
+    await fill(store);
+    // δ* = [0, 5, 3, 40], ε_max = 40, c = 3/4 (sample 0 misclassified before any attack).
+    // A* = mean(0, 5, 3, 40) − RA*(0)/2 = 12 − 3/8 = 11.625; a (failure clipped to 40): 14.25 − 0.375 = 13.875;
+    // b: 12.5 − 0.375 = 12.125; ξ = 1 − (A − A*)/(0.75·40 − A*)
+    const { rows } = await store.reports.query(
+      `select attack, n, eps_max, clean_accuracy, area, ensemble_area, optimality from attack_optimality where sweep_id = '${SWEEP}' order by attack`,
+    );
+    expect(rows).toHaveLength(2);
+    const [a, b] = rows as Array<Record<string, number>>;
+    expect([a.eps_max, a.clean_accuracy, a.ensemble_area, a.area, b.area]).toEqual([40, 0.75, 11.625, 13.875, 12.125]);
+    expect(a.optimality).toBeCloseTo(1 - 2.25 / 18.375, 12);
+    expect(b.optimality).toBeCloseTo(1 - 0.5 / 18.375, 12);
+    // the same area by the trapezoid rule on the integer grid, from the per-sample rows
+    const { rows: samples } = await store.reports.query(`select attack_label, l0_eff from sample_l0 where sweep_id = '${SWEEP}'`);
+    const trapezoid = (d: number[], eMax: number) => {
+      const clipped = d.map((x) => Math.min(x, eMax));
+      const ra = (e: number) => clipped.filter((x) => x > e).length / clipped.length;
+      let area = 0;
+      for (let j = 0; j < eMax; j++) area += (ra(j) + ra(j + 1)) / 2;
+      return area;
+    };
+    const l0s = (label: string) => samples.filter((r) => r.attack_label === label).map((r) => Number(r.l0_eff));
+    expect(a.area).toBeCloseTo(trapezoid(l0s('a'), 40), 12);
+    expect(b.area).toBeCloseTo(trapezoid(l0s('b'), 40), 12);
+    const { rows: global } = await store.reports.query(`select attack, optimality, models from attack_global_optimality where sweep_id = '${SWEEP}' order by attack`);
+    expect(global.map((g) => g.models)).toEqual([1, 1]);
+    expect(global[0].optimality).toBeCloseTo(a.optimality, 12);
+  });
 });

@@ -158,7 +158,7 @@ function databaseSuite(label: string, setup: () => Promise<{ db: string[]; done:
       );
       const fixed = await cli(['migrate', '--repair', ...db]);
       expect(fixed.code).toBe(0);
-      expect(fixed.out).toBe('repaired: re-created views sample_l0, attack_summary, group_summary, robustness_curve, ensemble_best\nschema sound\n');
+      expect(fixed.out).toBe('repaired: re-created views sample_l0, attack_summary, group_summary, robustness_curve, ensemble_best, attack_optimality, attack_global_optimality\nschema sound\n');
       expect((await cli(['sql', 'select count(*) from attack_summary', ...db])).out).toBe('count\n0\n');
     });
 
@@ -206,10 +206,12 @@ function databaseSuite(label: string, setup: () => Promise<{ db: string[]; done:
           '  - view group_summary is missing',
           '  - view robustness_curve is missing',
           '  - view ensemble_best is missing',
+          '  - view attack_optimality is missing',
+          '  - view attack_global_optimality is missing',
         ]);
         expect(m.out).toMatch(/Restore table tasks from a backup .* An empty table tasks is not recreated here: the rows of sample_results, batch_metrics that refer to it could no longer be matched\./);
         expect(m.out).not.toMatch(/repaired:/);
-        expect(m.err).toMatch(/schema damaged: 8 problem\(s\)/);
+        expect(m.err).toMatch(/schema damaged: 10 problem\(s\)/);
       }
     });
   });
@@ -228,7 +230,7 @@ describe('the expected schema', () => {
     expect(tasks.columns.find((c) => c.name === 'sample_indices')).toEqual({ name: 'sample_indices', type: 'integer[]', notNull: true });
     expect(tasks.foreignKeys.map((f) => f.name)).toEqual(['tasks_sweep_id_sweeps_id_fk']);
     const views = expectedViews();
-    expect(views.map((v) => v.name)).toEqual(['sample_l0', 'attack_summary', 'group_summary', 'robustness_curve', 'ensemble_best']);
+    expect(views.map((v) => v.name)).toEqual(['sample_l0', 'attack_summary', 'group_summary', 'robustness_curve', 'ensemble_best', 'attack_optimality', 'attack_global_optimality']);
     expect(views[1].sql).toMatch(/^-- Backfill|CREATE OR REPLACE VIEW attack_summary/m); // the 0003 definition, with budget_unit
     expect(views[1].sql).toMatch(/r\.budget_unit\s+FROM rates r/);
   });

@@ -37,3 +37,41 @@ SELECT sweep_id, dataset, split, model, steps, dataset_index,
        bool_and(clean_pred = label) AS clean_correct
 FROM sample_l0
 GROUP BY sweep_id, dataset, split, model, steps, dataset_index;
+--> statement-breakpoint
+-- attack_optimality: AttackBench's optimality of each attack against the ensemble of its sweep (same
+-- dataset, model and step budget). With δ*ᵢ = ensemble_best.best_l0, ε_max = max finite δ*, every
+-- distance clipped at ε_max (failures become ε_max), RA(ε) = share of samples with distance > ε,
+-- A = ∫₀^ε_max RA(ε) dε by the trapezoid rule on the integer grid 0…ε_max (ℓ0 is an integer, so the
+-- grid holds every step of RA), which is exactly mean(clipped distance) − RA(0)/2 because RA(ε_max) = 0;
+-- A* the same for the ensemble, c = clean accuracy: ξ = 1 − (A − A*)/(c·ε_max − A*) (NULL when the
+-- denominator is 0: nothing to attack, or no sample broken by any attack).
+CREATE VIEW attack_optimality AS
+WITH ens AS (
+  SELECT sweep_id, dataset, model, steps,
+         max(best_l0) FILTER (WHERE best_l0 < 'Infinity'::float8) AS eps_max,
+         avg(CASE WHEN clean_correct THEN 1.0 ELSE 0.0 END)::float8 AS clean_accuracy
+  FROM ensemble_best
+  GROUP BY sweep_id, dataset, model, steps
+), ens_area AS (
+  SELECT b.sweep_id, b.dataset, b.model, b.steps,
+         (avg(LEAST(b.best_l0, e.eps_max)) - avg(CASE WHEN LEAST(b.best_l0, e.eps_max) > 0 THEN 1.0 ELSE 0.0 END)::float8 / 2)::float8 AS area
+  FROM ensemble_best b JOIN ens e USING (sweep_id, dataset, model, steps)
+  GROUP BY b.sweep_id, b.dataset, b.model, b.steps
+), att_area AS (
+  SELECT s.sweep_id, s.dataset, s.model, s.steps, s.attack_label AS attack, count(*)::int AS n,
+         (avg(LEAST(s.l0_eff, e.eps_max)) - avg(CASE WHEN LEAST(s.l0_eff, e.eps_max) > 0 THEN 1.0 ELSE 0.0 END)::float8 / 2)::float8 AS area
+  FROM sample_l0 s JOIN ens e USING (sweep_id, dataset, model, steps)
+  GROUP BY s.sweep_id, s.dataset, s.model, s.steps, s.attack_label
+)
+SELECT a.sweep_id, a.dataset, a.model, a.steps, a.attack, a.n,
+       e.eps_max, e.clean_accuracy, a.area, z.area AS ensemble_area,
+       (1 - (a.area - z.area) / NULLIF(e.clean_accuracy * e.eps_max - z.area, 0))::float8 AS optimality
+FROM att_area a
+JOIN ens e USING (sweep_id, dataset, model, steps)
+JOIN ens_area z USING (sweep_id, dataset, model, steps);
+--> statement-breakpoint
+-- global optimality: the mean ξ of an attack over the models of a sweep (per step budget)
+CREATE VIEW attack_global_optimality AS
+SELECT sweep_id, attack, steps, avg(optimality)::float8 AS optimality, count(optimality)::int AS models
+FROM attack_optimality
+GROUP BY sweep_id, attack, steps;
