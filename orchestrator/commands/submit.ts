@@ -14,6 +14,7 @@ import { submitSweep } from '../submit.ts';
 import {
   natsOptions,
   natsSettings,
+  parseFormat,
   positiveInteger,
   positiveNumber,
   storeOptions,
@@ -25,7 +26,7 @@ import {
   type StoreFlags,
 } from './options.ts';
 
-type SubmitFlags = StoreFlags & NatsFlags & { force: boolean; wait: boolean; ackWait: number; maxDeliver: number };
+type SubmitFlags = StoreFlags & NatsFlags & { force: boolean; wait: boolean; ackWait: number; maxDeliver: number; format: string };
 
 export function submitCommand(program: Command, { out, log }: CommandContext): void {
   natsOptions(
@@ -37,7 +38,8 @@ export function submitCommand(program: Command, { out, log }: CommandContext): v
         .option('--force', 'republish every task, complete or in flight (queued or running) or not; without it those are left alone', false)
         .option('--wait', 'stay, ingest results until the sweep is done, then print its table', false)
         .addOption(new Option('--ack-wait <seconds>', 'seconds before an unacknowledged task is redelivered').default(60).argParser(positiveNumber('--ack-wait')))
-        .addOption(new Option('--max-deliver <n>', 'deliveries before a task is declared dead').default(5).argParser(positiveInteger('--max-deliver'))),
+        .addOption(new Option('--max-deliver <n>', 'deliveries before a task is declared dead').default(5).argParser(positiveInteger('--max-deliver')))
+        .addOption(new Option('--format <fmt>', 'table format with --wait').choices(['markdown', 'csv', 'latex']).default('markdown')),
     ),
   ).action(async (specFile: string, flags: SubmitFlags) => {
     const spec = loadSpecFile(specFile);
@@ -62,7 +64,7 @@ export function submitCommand(program: Command, { out, log }: CommandContext): v
           const onPoll = (s: { done: number; dead: number }) => bar.update(s.done + s.dead, s.dead ? `(${s.dead} dead)` : '');
           await orchestrate(nc, n, store, { sweepId: r.sweepId, untilDone: true, log: log(), onPoll });
           bar.finish();
-          out(renderTable(await store.reports.summary(r.sweepId)));
+          out(renderTable(await store.reports.summary(r.sweepId), parseFormat(flags.format)));
         }
       }),
     );
