@@ -38,26 +38,61 @@ export function tableCells(rows: SummaryRow[]): string[][] {
   ]);
 }
 
+/** Header cells in LaTeX: math only where it belongs (`\ell_0` inside $…$ is never escaped). */
+const LATEX_HEADER: Record<string, string> = {
+  Attack: 'Attack',
+  Model: 'Model',
+  Steps: 'Steps',
+  N: '$N$',
+  ASR_10: 'ASR$_{10}$',
+  ASR_50: 'ASR$_{50}$',
+  'ASR_∞': 'ASR$_{\\infty}$',
+  'median ℓ0': 'median $\\ell_0$',
+  't (s/sample)': '$t$ (s/sample)',
+  'q (÷1000)': '$q$ ($\\div$1000)',
+  memory: 'memory',
+  k: '$k$',
+  ASR_k: 'ASR$_k$',
+};
+
+/** A user string (attack label, model name) as LaTeX text: every special character escaped. */
+export function latexText(s: string): string {
+  return s
+    .replace(/\r?\n/g, ' ')
+    .replace(/[\\{}$&#^_%~]/g, (c) => ({ '\\': '\\textbackslash{}', '~': '\\textasciitilde{}', '^': '\\textasciicircum{}' })[c] ?? `\\${c}`)
+    .replace(/∞/g, '$\\infty$');
+}
+
+/** A cell as Markdown table text: no pipe, newline or HTML can break out of it. */
+export function markdownText(s: string): string {
+  return s
+    .replace(/\r?\n/g, ' ')
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/\\/g, '\\\\')
+    .replace(/\|/g, '\\|');
+}
+
 export function renderTable(rows: SummaryRow[], format: TableFormat = 'markdown'): string {
-  const cells = tableCells(rows);
   const header = tableHeader(rows);
   if (format === 'csv') {
-    const esc = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
-    return [header, ...cells].map((r) => r.map(esc).join(',')).join('\n') + '\n';
+    const esc = (s: string) => (/[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+    return [header, ...tableCells(rows)].map((r) => r.map(esc).join(',')).join('\n') + '\n';
   }
   if (format === 'latex') {
-    const tex = (s: string) => s.replace(/ℓ0/g, '$\\ell_0$').replace(/∞/g, '$\\infty$').replace(/_/g, '\\_').replace(/%/g, '\\%').replace(/÷/g, '/');
     const lines = [
       `\\begin{tabular}{ll${'r'.repeat(header.length - 2)}}`,
       '\\toprule',
-      header.map(tex).join(' & ') + ' \\\\',
+      header.map((h) => LATEX_HEADER[h] ?? latexText(h)).join(' & ') + ' \\\\',
       '\\midrule',
-      ...cells.map((r) => r.map(tex).join(' & ') + ' \\\\'),
+      ...tableCells(rows).map((r) => r.map(latexText).join(' & ') + ' \\\\'),
       '\\bottomrule',
       '\\end{tabular}',
     ];
     return lines.join('\n') + '\n';
   }
+  const cells = tableCells(rows).map((r) => r.map(markdownText));
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i].length)));
   const line = (r: string[]) => `| ${r.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
   const sep = `|${widths.map((w, i) => (i < 2 ? `${'-'.repeat(w + 1)}-` : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
