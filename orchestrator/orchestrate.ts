@@ -6,7 +6,8 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { DbHealth, startIngester, type IngesterStats } from './ingest.ts';
+import { startIngester, type IngesterStats } from './ingest.ts';
+import { DbHealth } from './db/errors.ts';
 import { liveAgents } from './agents-registry.ts';
 import { publishTasks } from './submit.ts';
 import type { Names } from '../protocol/names.ts';

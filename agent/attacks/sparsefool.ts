@@ -228,7 +228,7 @@ function boundaryNormal(model: Classifier, x0: tf.Tensor4D, xB: tf.Tensor4D, y: 
     const ohY = tf.oneHot(tf.tensor1d(y, 'int32'), K).toFloat();
     const ohTarget = tf.oneHot(tf.tensor1d(target, 'int32'), K).toFloat();
     const { logits, grad } = model.valueAndGrad(boundary, tf.zerosLike(boundary) as tf.Tensor4D, (l) => {
-      const ohPred = tf.oneHot(tf.argMax(l, 1), K).toFloat();
+      const ohPred = tf.oneHot(predict(l), K).toFloat();
       const predIsY = tf.sum(tf.mul(ohPred, ohY), 1, true);
       const ohT = tf.add(tf.mul(ohPred, tf.sub(1, predIsY)), tf.mul(ohTarget, predIsY));
       return tf.sum(tf.mul(l, tf.sub(ohT, ohY))) as tf.Scalar;

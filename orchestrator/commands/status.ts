@@ -49,7 +49,7 @@ async function askNats(flags: NatsFlags): Promise<NatsView | string> {
 
 /** In-flight tasks nobody is working on: embedded runs that stopped, or agents that are gone. */
 async function stuckTasks(store: Store, sweepId: string, agents: AgentRecord[] | null) {
-  const inFlight = await store.reports.inFlight(sweepId);
+  const inFlight = await store.tasks.inFlight(sweepId);
   const held = new Set(agents?.flatMap((a) => a.tasks.map((t) => t.key)) ?? []);
   // we hold the embedded data dir's lock: no run is using it, so its "running" tasks were interrupted
   const interrupted = store.kind === 'pglite' ? inFlight.filter((t) => t.status === 'running' && t.agent === 'embedded') : [];

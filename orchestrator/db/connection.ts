@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { BadInputError } from '../../schema/errors.ts';
 import { lockDataDir, type DataDirLock } from './lock.ts';
+import { describeDbError } from './errors.ts';
 
 export const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'schema', 'migrations');
 
@@ -47,9 +48,7 @@ export class DatabaseUnavailableError extends Error {
 
 /** Why opening a database failed, in words: the cause drizzle wraps ("Failed query: …") named. */
 export function explainOpenFailure(where: string, e: unknown): Error {
-  const cause = (e as { cause?: unknown }).cause ?? e;
-  const code = (cause as { code?: string }).code;
-  const detail = (cause as Error).message ?? String(cause);
+  const { code, message: detail } = describeDbError(e);
   switch (code) {
     case 'ECONNREFUSED':
       return new DatabaseUnavailableError(`database ${where}: connection refused (is PostgreSQL running there?)`);
@@ -64,7 +63,7 @@ export function explainOpenFailure(where: string, e: unknown): Error {
     case '28000':
       return new BadInputError(`database ${where}: authentication failed (${detail})`);
     default:
-      return new DatabaseUnavailableError(`database ${where}: ${detail.replace(/\nparams:.*$/s, '')}`);
+      return new DatabaseUnavailableError(`database ${where}: ${detail}`);
   }
 }
 
@@ -135,8 +134,7 @@ export async function openConnection(loc: StoreLocation = {}, opts: OpenOptions 
       await migrate(db, { migrationsFolder: MIGRATIONS_DIR });
     } catch (e) {
       await client.close().catch(() => {});
-      const why = (e as { cause?: Error }).cause?.message ?? (e as Error).message;
-      throw new DatabaseUnavailableError(`embedded database in ${dir} cannot be opened (${why.replace(/\nparams:.*$/s, '')}): its files may be damaged; move the folder away to start afresh`);
+      throw new DatabaseUnavailableError(`embedded database in ${dir} cannot be opened (${describeDbError(e).message}): its files may be damaged; move the folder away to start afresh`);
     }
     const close = async () => {
       try {

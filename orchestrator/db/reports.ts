@@ -2,7 +2,7 @@
  * What reports read: the paper table (attack_summary, computed by SQL), a sweep's progress, and
  * arbitrary queries for `sigma-sweep sql`.
  */
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { deadTasks, tasks } from '../../schema/tables.ts';
 import type { Db } from './connection.ts';
 import { inTransaction, type RawResult } from './raw-query.ts';
@@ -113,13 +113,5 @@ export class Reports {
     const res = (await this.db.execute(sql.raw(text))) as unknown as { rows: Record<string, unknown>[]; fields?: { name: string }[] };
     const fields = res.fields?.map((f) => f.name) ?? Object.keys(res.rows[0] ?? {});
     return { fields, rows: res.rows };
-  }
-
-  /** The tasks of a sweep in flight (queued or running), with who runs them and since when. */
-  async inFlight(sweepId: string): Promise<{ key: string; status: string; agent: string | null; startedAt: string | null }[]> {
-    return this.db
-      .select({ key: tasks.key, status: tasks.status, agent: tasks.agent, startedAt: sql<string | null>`${tasks.startedAt}::text` })
-      .from(tasks)
-      .where(and(eq(tasks.sweepId, sweepId), inArray(tasks.status, ['queued', 'running'])));
   }
 }

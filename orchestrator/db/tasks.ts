@@ -100,6 +100,14 @@ export class Tasks {
     return out;
   }
 
+  /** The tasks of a sweep in flight (queued or running), with who runs them and since when. */
+  async inFlight(sweepId: string): Promise<{ key: string; status: string; agent: string | null; startedAt: string | null }[]> {
+    return this.db
+      .select({ key: tasks.key, status: tasks.status, agent: tasks.agent, startedAt: sql<string | null>`${tasks.startedAt}::text` })
+      .from(tasks)
+      .where(and(eq(tasks.sweepId, sweepId), inArray(tasks.status, IN_FLIGHT)));
+  }
+
   /** True when the task already has its complete result (first result wins over speculative copies). */
   async isComplete(key: string): Promise<boolean> {
     return (await this.completeKeys([key])).has(key);
