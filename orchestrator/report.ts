@@ -1,7 +1,8 @@
 /** Paper-style tables (σ-zero paper layout) from attack_summary rows. */
 import type { SummaryRow } from './db/store.ts';
 
-export type TableFormat = 'markdown' | 'csv' | 'latex';
+export const TABLE_FORMATS = ['markdown', 'csv', 'latex'] as const;
+export type TableFormat = (typeof TABLE_FORMATS)[number];
 
 const MiB = 1024 * 1024;
 const pct = (v: number) => v.toFixed(1);

@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import { openConnection } from '../db/connection.ts';
 import { checkSchema, repairSchema, type SchemaProblem } from '../db/schema-check.ts';
-import { READER_WAIT_MS, storeOptions, type CommandContext, type StoreFlags } from './options.ts';
+import { READ_ONLY, storeOptions, type CommandContext, type StoreFlags } from './options.ts';
 
 /** Problems as lines for people: what is wrong, then what to do. */
 export function describeProblems(problems: SchemaProblem[]): string {
@@ -22,7 +22,7 @@ export function migrateCommand(program: Command, { out, log }: CommandContext): 
       .option('--repair', 're-create what holds no data (views, foreign keys); missing tables and columns are only reported, with how to recover them', false),
   ).action(async (flags: StoreFlags & { repair: boolean }) => {
     // the raw connection (not withStore): the check needs the drizzle db under the repositories
-    const conn = await openConnection({ databaseUrl: flags.db, dataDir: flags.dataDir }, { mustExist: true, waitMs: READER_WAIT_MS, command: 'sigma-sweep migrate' });
+    const conn = await openConnection({ databaseUrl: flags.db, dataDir: flags.dataDir }, { ...READ_ONLY, command: 'sigma-sweep migrate' });
     log().debug('store open', { kind: conn.kind, where: conn.where });
     try {
       let problems = await checkSchema(conn.db);

@@ -11,7 +11,7 @@ import type { Logger } from '../../protocol/log.ts';
 import { connectNats, natsSettingsFromEnv, type NatsSettings } from '../../protocol/nats.ts';
 import { names } from '../../protocol/names.ts';
 import { Store, type OpenOptions } from '../db/store.ts';
-import type { TableFormat } from '../report.ts';
+import { TABLE_FORMATS, type TableFormat } from '../report.ts';
 
 /** Bad input from the command line (flags, names): exit code 2. */
 export class UsageError extends Error {
@@ -128,12 +128,18 @@ export function positiveNumber(flag: string) {
 }
 
 export function parseFormat(v: string): TableFormat {
-  if (v === 'markdown' || v === 'csv' || v === 'latex') return v;
-  throw new UsageError(`--format: '${v}' is not one of markdown, csv, latex`);
+  if ((TABLE_FORMATS as readonly string[]).includes(v)) return v as TableFormat;
+  throw new UsageError(`--format: '${v}' is not one of ${TABLE_FORMATS.join(', ')}`);
 }
+
+/** The `--format` flag of the commands that print the paper table (run, table, submit --wait). */
+export const tableFormatOption = (description = 'table format') => new Option('--format <fmt>', description).choices(TABLE_FORMATS).default('markdown');
 
 /** How long a command that reads waits for a `run` holding the embedded data dir (see withStore). */
 export const READER_WAIT_MS = 3_000;
+
+/** How commands that only read open the store: never create a database, wait briefly for a run. */
+export const READ_ONLY: OpenOptions = { mustExist: true, waitMs: READER_WAIT_MS };
 
 /**
  * Open the Store named by the flags, run `fn` on it, and close it whatever happens. Commands that

@@ -7,7 +7,7 @@ import { defaultSlots, type BackendRequest } from '../../agent/engine/backend.ts
 import { runEmbedded } from '../embedded.ts';
 import { renderTable } from '../report.ts';
 import { loadSpecFile } from '../spec.ts';
-import { parseFormat, positiveInteger, storeOptions, withStore, type CommandContext, type StoreFlags } from './options.ts';
+import { parseFormat, tableFormatOption, positiveInteger, storeOptions, withStore, type CommandContext, type StoreFlags } from './options.ts';
 
 /** A task `run` gave up on; `permanent` when retrying cannot help (schema/errors.ts isPermanent). */
 export interface FailedTask {
@@ -49,7 +49,7 @@ export function runCommand(program: Command, { out, log }: CommandContext): void
       )
       .option('--force', 'rerun tasks that already have complete results', false)
       .option('--no-progress', 'no progress bar')
-      .addOption(new Option('--format <fmt>', 'table format').choices(['markdown', 'csv', 'latex']).default('markdown')),
+      .addOption(tableFormatOption()),
   ).action(async (specFile: string, flags: RunFlags) => {
     const spec = loadSpecFile(specFile);
     await withStore(flags, log(), async (store) => {

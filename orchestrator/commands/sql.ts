@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { renderRows, duplicateColumn, SQL_FORMATS, type SqlFormat } from '../sql-format.ts';
 import type { RawResult } from '../db/raw-query.ts';
-import { READER_WAIT_MS, storeOptions, UsageError, withStore, type CommandContext, type StoreFlags } from './options.ts';
+import { READ_ONLY, storeOptions, UsageError, withStore, type CommandContext, type StoreFlags } from './options.ts';
 
 type SqlFlags = StoreFlags & { format?: SqlFormat; write: boolean };
 
@@ -80,6 +80,6 @@ export function sqlCommand(program: Command, { out, log }: CommandContext): void
         return;
       }
       out(renderRows(format, res.fields, res.rows));
-    }, { mustExist: true, waitMs: READER_WAIT_MS }); // never creates a database to query
+    }, READ_ONLY); // never creates a database to query
   });
 }

@@ -17,7 +17,7 @@ import type { Store } from '../db/store.ts';
 import {
   natsOptions,
   natsSettings,
-  READER_WAIT_MS,
+  READ_ONLY,
   resolveSweepId,
   storeOptions,
   withStore,
@@ -112,7 +112,7 @@ export function statusCommand(program: Command, { out, log }: CommandContext): v
           for (const d of c.dead) out(`  ${d.taskKey} ${d.reason}\n`);
         }
       },
-      { mustExist: true, waitMs: READER_WAIT_MS },
+      READ_ONLY,
     );
   });
 }

@@ -15,6 +15,7 @@ import {
   natsOptions,
   natsSettings,
   parseFormat,
+  tableFormatOption,
   positiveInteger,
   positiveNumber,
   storeOptions,
@@ -39,7 +40,7 @@ export function submitCommand(program: Command, { out, log }: CommandContext): v
         .option('--wait', 'stay, ingest results until the sweep is done, then print its table', false)
         .addOption(new Option('--ack-wait <seconds>', 'seconds before an unacknowledged task is redelivered').default(60).argParser(positiveNumber('--ack-wait')))
         .addOption(new Option('--max-deliver <n>', 'deliveries before a task is declared dead').default(5).argParser(positiveInteger('--max-deliver')))
-        .addOption(new Option('--format <fmt>', 'table format with --wait').choices(['markdown', 'csv', 'latex']).default('markdown')),
+        .addOption(tableFormatOption('table format with --wait')),
     ),
   ).action(async (specFile: string, flags: SubmitFlags) => {
     const spec = loadSpecFile(specFile);
