@@ -10,7 +10,7 @@ import { copyFileSync, cpSync, mkdtempSync, readFileSync, writeFileSync } from '
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { Store } from '../orchestrator/db/store.ts';
 import { tuningFor } from '../orchestrator/nats/streams.ts';
@@ -22,25 +22,23 @@ import { planSweep } from '../orchestrator/planner.ts';
 import { validateSpec } from '../orchestrator/spec.ts';
 import { createLogger } from '../protocol/log.ts';
 import { zooModel } from '../agent/models/zoo.ts';
-import { createTempDatabase, PG_ADMIN_URL } from './helpers/pg.ts';
-import { freshNamespace, spawnAgent, startPrivateNats, stopAgents, type AgentProc, type PrivateNats } from './helpers/nats.ts';
+import { PG_ADMIN_URL } from './helpers/pg.ts';
+import { freshNamespace, spawnAgent, stopAgents, type AgentProc, type PrivateNats } from './helpers/nats.ts';
 import { tinySweep } from './helpers/dist-spec.ts';
 import { tcpProxy } from './helpers/tcp-proxy.ts';
 import { rowsOf as sweepRows } from './helpers/sweep-rows.ts';
+import { closeFaultEnv, openFaultEnv, type FaultEnv } from './helpers/fault-env.ts';
 
 const log = createLogger({ level: 'error' });
 let nats: PrivateNats;
-let db: Awaited<ReturnType<typeof createTempDatabase>>;
+let db: FaultEnv['db'];
 let store: Store;
 let nc: NatsConnection;
 let agents: AgentProc[] = [];
 const ACK_WAIT = 3000;
 
 beforeAll(async () => {
-  nats = await startPrivateNats();
-  db = await createTempDatabase();
-  store = await Store.open({ databaseUrl: db.url });
-  nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
+  ({ nats, db, store, nc } = await openFaultEnv());
 });
 
 afterEach(async () => {
@@ -48,12 +46,7 @@ afterEach(async () => {
   agents = [];
 });
 
-afterAll(async () => {
-  await nc?.close();
-  await store?.close();
-  await nats?.stop();
-  await db?.drop();
-});
+afterAll(() => closeFaultEnv({ nats, db, store, nc }));
 
 const rowsOf = (sweepId: string) => sweepRows(store, sweepId);
 

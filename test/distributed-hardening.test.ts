@@ -10,7 +10,7 @@
  */
 import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Store } from '../orchestrator/db/store.ts';
 import { ensureStreams, tuningFor } from '../orchestrator/nats/streams.ts';
@@ -18,24 +18,21 @@ import { names, type Names } from '../protocol/names.ts';
 import { submitSweep } from '../orchestrator/submit.ts';
 import { orchestrate } from '../orchestrator/orchestrate.ts';
 import { createLogger } from '../protocol/log.ts';
-import { createTempDatabase } from './helpers/pg.ts';
-import { freshNamespace, spawnAgent, startPrivateNats, stopAgents, type AgentProc, type PrivateNats } from './helpers/nats.ts';
+import { freshNamespace, spawnAgent, stopAgents, type AgentProc, type PrivateNats } from './helpers/nats.ts';
 import { tinySweep } from './helpers/dist-spec.ts';
 import { tcpProxy } from './helpers/tcp-proxy.ts';
 import { rowsOf as sweepRows } from './helpers/sweep-rows.ts';
+import { closeFaultEnv, openFaultEnv, type FaultEnv } from './helpers/fault-env.ts';
 
 const log = createLogger({ level: 'error' });
 let nats: PrivateNats;
-let db: Awaited<ReturnType<typeof createTempDatabase>>;
+let db: FaultEnv['db'];
 let store: Store;
 let nc: NatsConnection;
 let agents: AgentProc[] = [];
 
 beforeAll(async () => {
-  nats = await startPrivateNats();
-  db = await createTempDatabase();
-  store = await Store.open({ databaseUrl: db.url });
-  nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
+  ({ nats, db, store, nc } = await openFaultEnv());
 });
 
 afterEach(async () => {
@@ -43,12 +40,7 @@ afterEach(async () => {
   agents = [];
 });
 
-afterAll(async () => {
-  await nc?.close();
-  await store?.close();
-  await nats?.stop();
-  await db?.drop();
-});
+afterAll(() => closeFaultEnv({ nats, db, store, nc }));
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
