@@ -7,6 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { formatShape, MeteredModel } from './engine/metered-model.ts';
+import type { Net } from './engine/net.ts';
 import { memoryPeak } from './engine/memory.ts';
 import { checkBatchFits, probeHeap } from './engine/heap-guard.ts';
 import { getAttack } from './attacks/registry.ts';
@@ -31,7 +32,7 @@ export class PermanentTaskError extends PermanentError {
 /** What the batches of one task share in one thread. Holds no tensors of its own. */
 export interface TaskContext {
   task: Task;
-  net: tf.LayersModel;
+  net: Net;
   model: MeteredModel;
   attack: BoundAttack;
   data: ImageDataset;
@@ -51,9 +52,9 @@ export interface BatchOutput {
  * [batch, numClasses] output; otherwise every attack would run on nonsense (5 logits for 10
  * labels is "100% success at ℓ0 0"). Throws PermanentTaskError naming the model and both shapes.
  */
-export function checkModelFits(net: tf.LayersModel, modelName: string, ds: DatasetInfo): void {
-  const inputs = net.inputs.map((i) => i.shape);
-  const outputs = net.outputs.map((o) => o.shape);
+export function checkModelFits(net: Net, modelName: string, ds: DatasetInfo): void {
+  const inputs = net.inputShapes;
+  const outputs = net.outputShapes;
   const sample = ds.sampleShape;
   const want = [null, ...sample];
   if (inputs.length !== 1 || inputs[0].length !== want.length || inputs[0].some((s, i) => i > 0 && s !== want[i])) {
@@ -123,7 +124,7 @@ export async function runBatch(ctx: TaskContext, batchIndex: number): Promise<Ba
   const adv = tf.tidy(() => tf.clipByValue(result.adversarials, 0, 1));
   const advVals = (await adv.data()) as Float32Array;
   // clean and adversarial predictions in one forward (uncounted: evaluation, not the attack)
-  const preds = tf.tidy(() => predict(net.apply(tf.concat([x, adv]), { training: false }) as tf.Tensor2D));
+  const preds = tf.tidy(() => predict(net.apply(tf.concat([x, adv]))));
   const both = await preds.data();
   const [cp, ap] = [both.subarray(0, n), both.subarray(n)];
   tf.dispose([x, y, preds, adv, result.adversarials]);

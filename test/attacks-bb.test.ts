@@ -4,6 +4,7 @@
  * already-misclassified inputs unchanged, a sample without a start failing alone, the exact query
  * counts of the spec's cost line, determinism for a seed, option validation, no tensor leak.
  */
+import type { Net } from '../agent/engine/net.ts';
 import * as tf from '@tensorflow/tfjs';
 import { ZodError } from 'zod';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -35,7 +36,7 @@ function checkValid(r: AttackRun, optimum: number[]) {
 }
 
 /** Tensors left behind by one direct run (inputs, labels and output disposed). */
-async function tensorsLeft(def: AttackDefinition, net: tf.LayersModel, xs: Float32Array, ys: Int32Array, options: Record<string, unknown>): Promise<number> {
+async function tensorsLeft(def: AttackDefinition, net: Net | tf.LayersModel, xs: Float32Array, ys: Int32Array, options: Record<string, unknown>): Promise<number> {
   const x = tf.tensor4d(xs, [ys.length, ...SHAPE]);
   const y = tf.tensor1d(ys, 'int32');
   const before = tf.memory().numTensors;

@@ -4,6 +4,7 @@
  * returned (failures unchanged), and each attack's query formula; plus all five minimum-norm
  * attacks through `sigma-sweep run` into one table.
  */
+import type { Net } from '../agent/engine/net.ts';
 import * as tf from '@tensorflow/tfjs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +17,7 @@ import { loadSmallCnn, writeSpec } from './helpers/zoo.ts';
 
 const D = 784;
 const IDX = [0, 1, 2, 3, 4, 5];
-let net: tf.LayersModel;
+let net: Net;
 let xs: Float32Array;
 let ys: Int32Array;
 
@@ -34,7 +35,7 @@ async function run(name: string, options: Record<string, unknown>) {
   const y = tf.tensor1d(ys, 'int32');
   const r = await e.run(m, x, y, e.options.parse({ ...e.preset, ...options }) as Record<string, unknown>);
   const adv = Float32Array.from(await r.adversarials.data());
-  const predT = tf.tidy(() => tf.argMax(net.predict(r.adversarials) as tf.Tensor, 1));
+  const predT = tf.tidy(() => tf.argMax(net.apply(r.adversarials), 1));
   const pred = Array.from(await predT.data());
   tf.dispose([x, y, r.adversarials, predT]);
   for (const v of adv) expect(v >= 0 && v <= 1).toBe(true);

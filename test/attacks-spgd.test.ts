@@ -248,7 +248,7 @@ describe('spgd on the MNIST SmallCNN', () => {
     const test = loadDataset('mnist', 'test');
     const xs = gather(test.images, 784, IDX);
     const ys = Int32Array.from(IDX, (i) => test.labels[i]);
-    const cleanPred = Array.from(tf.tidy(() => tf.argMax(net.predict(tf.tensor4d(xs, [IDX.length, ...SHAPE])) as tf.Tensor, 1)).dataSync());
+    const cleanPred = Array.from(tf.tidy(() => tf.argMax(net.apply(tf.tensor4d(xs, [IDX.length, ...SHAPE])), 1)).dataSync());
     const attacked = cleanPred.map((p, i) => p === ys[i]);
     const r = await runDefinition(spgdAttack, net, xs, ys, SHAPE, { steps: 20, k: 10, seed: 0 });
     for (const v of r.adv) expect(v >= 0 && v <= 1).toBe(true);

@@ -183,7 +183,7 @@ describe('vfga on the MNIST SmallCNN', () => {
     const ys = Int32Array.from(idx, (i) => test.labels[i]);
     const r = await runDefinition(vfgaAttack, net, xs, ys, SHAPE, { steps: 40, seed: 0 });
     checkValid(r, null);
-    const clean = tf.tidy(() => Array.from(tf.argMax(net.predict(tf.tensor4d(xs, [idx.length, ...SHAPE])) as tf.Tensor, 1).dataSync()));
+    const clean = tf.tidy(() => Array.from(tf.argMax(net.apply(tf.tensor4d(xs, [idx.length, ...SHAPE])), 1).dataSync()));
     const mis = clean.filter((p, i) => p !== ys[i]).length;
     expectQueries(r, 10, mis);
     expect(r.success.filter(Boolean).length).toBeGreaterThanOrEqual(idx.length - 1);

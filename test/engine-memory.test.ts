@@ -4,6 +4,7 @@
  * 4 GiB heap guard (agent/engine/heap-guard.ts): a batch that would not fit is refused before any
  * work with a message naming the batch size that fits, and the process stays usable.
  */
+import type { Net } from '../agent/engine/net.ts';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { checkBatchFits, maxBatchFor, probeHeap, wasmHeapBytes, BatchTooLargeError } from '../agent/engine/heap-guard.ts';
@@ -15,7 +16,7 @@ import { runTask } from '../agent/run-task.ts';
 import { isPermanent } from '../schema/errors.ts';
 import { loadSmallCnn, smallCnnTask } from './helpers/zoo.ts';
 
-let net: tf.LayersModel;
+let net: Net;
 
 beforeAll(async () => {
   net = await loadSmallCnn();

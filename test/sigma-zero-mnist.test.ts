@@ -4,6 +4,7 @@
  * is returned; already-misclassified inputs unchanged with ℓ0 0; queries = 2·steps per sample
  * without early stopping (fewer with it); no tensor leaks across batches.
  */
+import type { Net } from '../agent/engine/net.ts';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MeteredModel } from '../agent/engine/metered-model.ts';
@@ -14,7 +15,7 @@ import { runTask } from '../agent/run-task.ts';
 import { loadSmallCnn, smallCnnTask } from './helpers/zoo.ts';
 
 const D = 784;
-let net: tf.LayersModel;
+let net: Net;
 let indices: number[];
 let misclassified: number;
 
@@ -22,7 +23,7 @@ beforeAll(async () => {
   net = await loadSmallCnn();
   const test = loadDataset('mnist', 'test');
   // the first test image the model gets wrong, plus the first 11 images
-  const pred = tf.argMax(net.predict(tf.tensor4d(test.images.subarray(0, 2000 * D), [2000, 28, 28, 1])) as tf.Tensor, 1).dataSync();
+  const pred = tf.argMax(net.apply(tf.tensor4d(test.images.subarray(0, 2000 * D), [2000, 28, 28, 1])), 1).dataSync();
   misclassified = Array.from(pred).findIndex((p, i) => p !== test.labels[i]);
   expect(misclassified).toBeGreaterThanOrEqual(0);
   indices = [...Array.from({ length: 11 }, (_, i) => i).filter((i) => i !== misclassified), misclassified].slice(0, 12);
@@ -37,7 +38,7 @@ async function attack(idx: number[], steps: number, epsilonBudget: number | null
   const y = tf.tensor1d(labels, 'int32');
   const r = await sigmaZero(m, x, y, { steps, epsilonBudget });
   const adv = Float32Array.from(await r.adversarials.data());
-  const freshT = tf.tidy(() => tf.argMax(net.predict(r.adversarials) as tf.Tensor, 1));
+  const freshT = tf.tidy(() => tf.argMax(net.apply(r.adversarials), 1));
   const fresh = Array.from(await freshT.data());
   tf.dispose([x, y, r.adversarials, freshT]);
   return { clean, labels, adv, fresh, claimed: r.diagnostics!.claimedL0, forwards: m.forwards, backwards: m.backwards };

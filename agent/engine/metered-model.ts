@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Classifier, LossFn } from '../attacks/types.ts';
 import { PermanentError } from '../../schema/errors.ts';
+import { asNet, type Net } from './net.ts';
 
 /** A model whose input or output shape the engine cannot use: retrying cannot help. */
 export class ModelShapeError extends PermanentError {
@@ -26,15 +27,18 @@ export class MeteredModel implements Classifier {
   readonly inputShape: [number, number, number];
   readonly numClasses: number;
 
-  constructor(private readonly net: tf.LayersModel) {
-    const shape = net.inputs[0].shape;
-    if (net.inputs.length !== 1 || shape.length !== 4 || shape.slice(1).some((s) => s == null)) {
-      throw new ModelShapeError(`model input must be one NHWC tensor with fixed H, W, C; got ${net.inputs.map((i) => formatShape(i.shape)).join(', ')}`);
+  private readonly net: Net;
+
+  constructor(model: Net | tf.LayersModel) {
+    const net = (this.net = asNet(model));
+    const shape = net.inputShapes[0];
+    if (net.inputShapes.length !== 1 || shape.length !== 4 || shape.slice(1).some((s) => s == null)) {
+      throw new ModelShapeError(`model input must be one NHWC tensor with fixed H, W, C; got ${net.inputShapes.map(formatShape).join(', ')}`);
     }
     this.inputShape = shape.slice(1) as [number, number, number];
-    const out = net.outputs[0].shape;
-    if (net.outputs.length !== 1 || out.length !== 2 || out[1] == null) {
-      throw new ModelShapeError(`model output must be one [batch, classes] tensor; got ${net.outputs.map((o) => formatShape(o.shape)).join(', ')}`);
+    const out = net.outputShapes[0];
+    if (net.outputShapes.length !== 1 || out.length !== 2 || out[1] == null) {
+      throw new ModelShapeError(`model output must be one [batch, classes] tensor; got ${net.outputShapes.map(formatShape).join(', ')}`);
     }
     this.numClasses = out[1];
   }
@@ -46,7 +50,7 @@ export class MeteredModel implements Classifier {
 
   forward(x: tf.Tensor4D): tf.Tensor2D {
     this.forwards += x.shape[0];
-    return this.net.apply(x, { training: false }) as tf.Tensor2D;
+    return this.net.apply(x);
   }
 
   /** One forward + input gradient of sum(logits), not counted (engine probes, not attack queries). */
@@ -75,7 +79,7 @@ export class MeteredModel implements Classifier {
   private gradStep(x: tf.Tensor4D, delta: tf.Tensor4D, loss: LossFn): { logits: tf.Tensor2D; grad: tf.Tensor4D } {
     let logits: tf.Tensor2D | null = null;
     const grad = tf.grad((d: tf.Tensor) => {
-      const lg = this.net.apply(tf.add(x, d), { training: false }) as tf.Tensor2D;
+      const lg = this.net.apply(tf.add(x, d) as tf.Tensor4D);
       logits = tf.keep(lg); // escapes the gradient tidy; the caller disposes it
       return loss(lg, d as tf.Tensor4D);
     })(delta) as tf.Tensor4D;

@@ -2,6 +2,7 @@
  * Run one attack definition on a batch, the way runBatch judges it: returned inputs, a fresh
  * prediction on them, ℓ0 counted on what is returned, and the metered model's query counts.
  */
+import { asNet, type Net } from '../../agent/engine/net.ts';
 import * as tf from '@tensorflow/tfjs';
 import { MeteredModel } from '../../agent/engine/metered-model.ts';
 import type { AttackDefinition } from '../../agent/attacks/define.ts';
@@ -19,7 +20,7 @@ export interface AttackRun {
 
 export async function runDefinition(
   def: AttackDefinition,
-  net: tf.LayersModel,
+  model: Net | tf.LayersModel,
   xs: Float32Array,
   ys: Int32Array,
   shape: [number, number, number],
@@ -27,12 +28,13 @@ export async function runDefinition(
 ): Promise<AttackRun> {
   const n = ys.length;
   const d = shape[0] * shape[1] * shape[2];
+  const net = asNet(model);
   const m = new MeteredModel(net);
   const x = tf.tensor4d(xs, [n, ...shape]);
   const y = tf.tensor1d(ys, 'int32');
   const r = await def.run(m, x, y, options);
   const adv = Float32Array.from(await r.adversarials.data());
-  const predT = tf.tidy(() => tf.argMax(net.predict(r.adversarials) as tf.Tensor, 1));
+  const predT = tf.tidy(() => tf.argMax(net.apply(r.adversarials), 1));
   const pred = Array.from(predT.dataSync());
   tf.dispose([x, y, r.adversarials, predT]);
   const l0 = Array.from({ length: n }, (_, i) => l0Of(adv, xs, i, d));

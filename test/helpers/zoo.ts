@@ -1,17 +1,17 @@
 /** The zoo MNIST SmallCNN for tests: its task reference, the loaded model, and task literals. */
-import type * as tf from '@tensorflow/tfjs';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { selectBackend } from '../../agent/engine/backend.ts';
 import { loadTaskModel } from '../../agent/models/load.ts';
+import type { Net } from '../../agent/engine/net.ts';
 import { zooModel } from '../../agent/models/zoo.ts';
 import type { Task } from '../../schema/wire.ts';
 
 export const SMALLCNN = { name: 'mnist-smallcnn', sha256: zooModel('mnist-smallcnn')!.sha256 };
 
 /** Select the wasm backend and load the zoo SmallCNN (cached per process). */
-export async function loadSmallCnn(): Promise<tf.LayersModel> {
+export async function loadSmallCnn(): Promise<Net> {
   await selectBackend('wasm');
   return loadTaskModel(SMALLCNN);
 }
