@@ -16,12 +16,13 @@ import { agentCommand } from './commands/agent.ts';
 import { orchestrateCommand } from './commands/orchestrate.ts';
 import { statusCommand } from './commands/status.ts';
 import { attacksCommand } from './commands/attacks.ts';
+import { modelsCommand } from './commands/models.ts';
 import { migrateCommand } from './commands/migrate.ts';
 
 export { UsageError };
 
 /** The commands, in the order `--help` lists them. */
-const COMMANDS = [runCommand, tableCommand, planCommand, sqlCommand, migrateCommand, submitCommand, agentCommand, orchestrateCommand, statusCommand, attacksCommand];
+const COMMANDS = [runCommand, tableCommand, planCommand, sqlCommand, migrateCommand, submitCommand, agentCommand, orchestrateCommand, statusCommand, attacksCommand, modelsCommand];
 
 export function buildProgram(out: (s: string) => void, log: () => Logger): Command {
   const program = new Command('sigma-sweep')

@@ -142,9 +142,9 @@ describe('unions say what they accept and what is missing', () => {
     [{ ...base, datasets: [{ name: 'mnist', samples: { indices: [] } }] }, ['datasets[0].samples.indices: Array must contain at least 1 element(s)']],
     [
       { ...base, models: [{ name: 'mine', path: 'models/mine' }] },
-      ['models[0].sha256: required with path (the sha256 of the model folder: model.json, then its weights files; `cat model.json weights.bin | sha256sum`)'],
+      ['models[0].sha256: required with path (the sha256 of the model: `sha256sum model.onnx`; for a LayersModel folder `cat model.json weights.bin | sha256sum`)'],
     ],
-    [{ ...base, models: [{ name: 'mine', sha256: 'a'.repeat(64) }] }, ['models[0].path: required with sha256 (the LayersModel folder holding model.json)']],
+    [{ ...base, models: [{ name: 'mine', sha256: 'a'.repeat(64) }] }, ['models[0].path: required with sha256 (an .onnx file, or a TensorFlow.js LayersModel folder holding model.json)']],
     [{ ...base, models: [7] }, ['models[0]: expected a zoo model name or { name, path, sha256 }, got 7']],
     [
       { ...base, attacks: [{ options: { lr: 0.5 } }] },
