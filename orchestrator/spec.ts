@@ -6,7 +6,8 @@
  *     - name: mnist            # built-in datasets: mnist
  *       split: test            # test (default) | train
  *       samples: { first: 100 }  # all | { first: n } | { indices: [...] } | { indicesFile: path }
- *   models: [mnist-smallcnn]   # zoo names, or { name, path, sha256 } for a LayersModel folder
+ *   models: [mnist-smallcnn]   # zoo names (`sigma-sweep models`), or { name, path, sha256 } for a
+ *                              # model.onnx (torch.onnx.export) or a TensorFlow.js LayersModel folder
  *   attacks:
  *     - sigma-zero                           # registry name with default options
  *     - { name: sigma-zero, label: σ0-budget, options: { epsilonBudget: 24 } }
@@ -30,6 +31,7 @@ import type { DatasetInfo } from '../agent/data/dataset.ts';
 import { DATASETS } from '../agent/data/registry.ts';
 import { checkSelection, type Selection } from '../agent/data/select.ts';
 import { zooManifest } from '../agent/models/zoo.ts';
+import { detectModelFormat } from '../agent/models/formats.ts';
 import { formatZodIssues } from '../schema/wire.ts';
 
 /** A value as a problem message quotes it: JSON, cut to 60 characters. */
@@ -83,10 +85,10 @@ const datasetSchema = z
 const modelFolderSchema = z
   .object({
     name: z.string({ required_error: 'required (the name results are reported under)' }).min(1),
-    path: z.string({ required_error: 'required with sha256 (the LayersModel folder holding model.json)' }).min(1),
+    path: z.string({ required_error: 'required with sha256 (an .onnx file, or a TensorFlow.js LayersModel folder holding model.json)' }).min(1),
     sha256: z
       .string({
-        required_error: 'required with path (the sha256 of the model folder: model.json, then its weights files; `cat model.json weights.bin | sha256sum`)',
+        required_error: 'required with path (the sha256 of the model: `sha256sum model.onnx`; for a LayersModel folder `cat model.json weights.bin | sha256sum`)',
       })
       .regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits'),
   })
@@ -302,9 +304,10 @@ export function validateSpec(raw: unknown, source: string, baseDir: string): Swe
       }
       return { name: m, sha256: e.sha256 };
     }
-    const dir = path.resolve(baseDir, m.path);
-    if (!existsSync(path.join(dir, 'model.json'))) problems.push(`models[${i}].path: no model.json in ${dir}`);
-    return { name: m.name, path: dir, sha256: m.sha256 };
+    const location = path.resolve(baseDir, m.path);
+    const found = detectModelFormat(location);
+    if ('problem' in found) problems.push(`models[${i}].path: ${found.problem}`);
+    return { name: m.name, path: location, sha256: m.sha256 };
   });
 
   const knownDatasets = s.datasets.flatMap((d) => DATASETS.get(d.name) ?? []);
