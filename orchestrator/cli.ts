@@ -18,11 +18,14 @@ import { statusCommand } from './commands/status.ts';
 import { attacksCommand } from './commands/attacks.ts';
 import { modelsCommand } from './commands/models.ts';
 import { migrateCommand } from './commands/migrate.ts';
+import { curvesCommand } from './commands/curves.ts';
+import { leaderboardCommand } from './commands/leaderboard.ts';
+import { serveCommand } from './commands/serve.ts';
 
 export { UsageError };
 
 /** The commands, in the order `--help` lists them. */
-const COMMANDS = [runCommand, tableCommand, planCommand, sqlCommand, migrateCommand, submitCommand, agentCommand, orchestrateCommand, statusCommand, attacksCommand, modelsCommand];
+const COMMANDS = [runCommand, tableCommand, curvesCommand, leaderboardCommand, serveCommand, planCommand, sqlCommand, migrateCommand, submitCommand, agentCommand, orchestrateCommand, statusCommand, attacksCommand, modelsCommand];
 
 export function buildProgram(out: (s: string) => void, log: () => Logger): Command {
   const program = new Command('sigma-sweep')

@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../orchestrator/cli.ts';
+import { cli } from './helpers/cli.ts';
 import { writeSpec } from './helpers/zoo.ts';
 
 describe('sigma-sweep run (embedded)', () => {
@@ -19,13 +20,15 @@ describe('sigma-sweep run (embedded)', () => {
     expect(text).toContain('| Attack');
     expect(text).toContain('ASR_10');
     expect(text).toContain('median ℓ0');
+    expect(text).toContain('| *mnist-smallcnn* '); // the paper layout: a header row per model
     const row = text.split('\n').find((l) => l.startsWith('| sigma-zero'))!;
     const cells = row.split('|').map((c) => c.trim());
-    expect(cells[2]).toBe('mnist-smallcnn');
-    expect(cells[3]).toBe('10'); // steps
-    expect(cells[4]).toBe('8'); // N
-    expect(cells[10]).toBe('0.02'); // q ÷ 1000: 2·10 queries per sample
-    expect(cells[11]).toMatch(/MiB \(logical\)/);
+    expect(cells[7]).toBe('0.02'); // q ÷ 1000: 2·10 queries per sample
+    expect(cells[8]).toMatch(/^\d+\.\d$/); // MiB, the kind in the header
+    expect(text).toContain('memory (MiB, logical)');
+    const flat = await cli(['table', '--layout', 'flat', '--data-dir', dataDir]);
+    const flatCells = flat.out.split('\n').find((l) => l.startsWith('| sigma-zero'))!.split('|').map((c) => c.trim());
+    expect(flatCells.slice(2, 5)).toEqual(['mnist-smallcnn', '10', '8']); // model, steps, N
 
     const out2: string[] = [];
     expect(await main(['node', 'sigma-sweep', 'table', '--data-dir', dataDir], (s) => out2.push(s))).toBe(0);

@@ -24,8 +24,8 @@ describe('submit --wait', () => {
     expect(r.code, r.err).toBe(0);
     const lines = r.out.trim().split('\n');
     expect(lines[0]).toMatch(/^fmt-[0-9a-f]{10}$/);
-    expect(lines[1]).toBe('Attack,Model,Steps,N,ASR_10,ASR_50,ASR_∞,median ℓ0,t (s/sample),q (÷1000),memory');
-    expect(lines[2]).toMatch(/^noop,mnist-smallcnn,1,4,/);
+    expect(lines[1]).toBe('sweep,sweep_id,dataset,model,attack,steps,n,asr_10,asr_50,asr_inf,median_l0,seconds_per_sample,queries_per_sample,memory_bytes,memory_kind');
+    expect(lines[2]).toMatch(/^fmt,fmt-[0-9a-f]{10},mnist,mnist-smallcnn,noop,1,4,/);
     expect(lines).toHaveLength(3);
   });
 });

@@ -139,15 +139,16 @@ describe.each(backends)('report views on %s', (_name, open) => {
     await fill(store);
     // δ* = [0, 5, 3, 40], ε_max = 40, c = 3/4 (sample 0 misclassified before any attack).
     // A* = mean(0, 5, 3, 40) − RA*(0)/2 = 12 − 3/8 = 11.625; a (failure clipped to 40): 14.25 − 0.375 = 13.875;
-    // b: 12.5 − 0.375 = 12.125; ξ = 1 − (A − A*)/(0.75·40 − A*)
+    // b: 12.5 − 0.375 = 12.125; ξ = 1 − (A − A*)/(W − A*) with W = 0.75·40 − 0.375 = 29.625 the area, by the
+    // same rule, of an attack that breaks nothing (0.75 on 0…39, 0 at 40)
     const { rows } = await store.reports.query(
       `select attack, n, eps_max, clean_accuracy, area, ensemble_area, optimality from attack_optimality where sweep_id = '${SWEEP}' order by attack`,
     );
     expect(rows).toHaveLength(2);
     const [a, b] = rows as Array<Record<string, number>>;
     expect([a.eps_max, a.clean_accuracy, a.ensemble_area, a.area, b.area]).toEqual([40, 0.75, 11.625, 13.875, 12.125]);
-    expect(a.optimality).toBeCloseTo(1 - 2.25 / 18.375, 12);
-    expect(b.optimality).toBeCloseTo(1 - 0.5 / 18.375, 12);
+    expect(a.optimality).toBeCloseTo(1 - 2.25 / 18, 12);
+    expect(b.optimality).toBeCloseTo(1 - 0.5 / 18, 12);
     // the same area by the trapezoid rule on the integer grid, from the per-sample rows
     const { rows: samples } = await store.reports.query(`select attack_label, l0_eff from sample_l0 where sweep_id = '${SWEEP}'`);
     const trapezoid = (d: number[], eMax: number) => {
@@ -160,8 +161,25 @@ describe.each(backends)('report views on %s', (_name, open) => {
     const l0s = (label: string) => samples.filter((r) => r.attack_label === label).map((r) => Number(r.l0_eff));
     expect(a.area).toBeCloseTo(trapezoid(l0s('a'), 40), 12);
     expect(b.area).toBeCloseTo(trapezoid(l0s('b'), 40), 12);
+    // W is that rule's area for a curve with every correctly classified sample clipped at ε_max
+    expect(trapezoid([0, 40, 40, 40], 40)).toBeCloseTo(29.625, 12);
     const { rows: global } = await store.reports.query(`select attack, optimality, models from attack_global_optimality where sweep_id = '${SWEEP}' order by attack`);
     expect(global.map((g) => g.models)).toEqual([1, 1]);
     expect(global[0].optimality).toBeCloseTo(a.optimality, 12);
+  });
+
+  it('attack_optimality: ξ is 0 for an attack that breaks nothing and 1 for the ensemble\'s own curve', async () => {
+    const { store, done } = await open();
+    cleanups.push(async () => (await store.close(), await done()));
+    await fill(store);
+    const none = task('none');
+    const best = task('best');
+    await store.tasks.upsert([none, best]);
+    await store.results.record(result(none, [0, null, null, null], 1, null));
+    await store.results.record(result(best, [0, 5, 3, 40], 1, null)); // δ* itself
+    const { rows } = await store.reports.query(`select attack, optimality from attack_optimality where sweep_id = '${SWEEP}' and attack in ('none', 'best') order by attack`);
+    const xi = Object.fromEntries(rows.map((r) => [r.attack, r.optimality]));
+    expect(xi.none).toBeCloseTo(0, 12);
+    expect(xi.best).toBeCloseTo(1, 12);
   });
 });

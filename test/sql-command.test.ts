@@ -144,21 +144,23 @@ function databaseSuite(label: string, setup: () => Promise<{ db: string[]; done:
     });
 
     it('migrate: a dropped view is re-created by --repair', async () => {
-      // group_summary is built on attack_summary, so dropping it takes CASCADE and both go
+      // group_summary is built on attack_summary and leaderboard_entries on group_summary, so dropping it takes CASCADE and all three go
       expect((await cli(['sql', 'drop view attack_summary cascade', '--write', ...db])).code).toBe(0);
       const m = await cli(['migrate', ...db]);
       expect(m.code).toBe(1);
       expect(m.out).toBe(
-        'schema damaged: 2 problem(s)\n' +
+        'schema damaged: 3 problem(s)\n' +
           '  - view attack_summary is missing\n' +
           '      repair: --repair re-creates the views from their definitions (views hold no data)\n' +
           '  - view group_summary is missing\n' +
+          '      repair: --repair re-creates the views from their definitions (views hold no data)\n' +
+          '  - view leaderboard_entries is missing\n' +
           '      repair: --repair re-creates the views from their definitions (views hold no data)\n' +
           'run `sigma-sweep migrate --repair` for the ones marked repair\n',
       );
       const fixed = await cli(['migrate', '--repair', ...db]);
       expect(fixed.code).toBe(0);
-      expect(fixed.out).toBe('repaired: re-created views sample_l0, attack_summary, group_summary, robustness_curve, ensemble_best, attack_optimality, attack_global_optimality\nschema sound\n');
+      expect(fixed.out).toBe('repaired: re-created views sample_l0, attack_summary, group_summary, robustness_curve, ensemble_best, attack_optimality, attack_global_optimality, leaderboard_nights, leaderboard_entries\nschema sound\n');
       expect((await cli(['sql', 'select count(*) from attack_summary', ...db])).out).toBe('count\n0\n');
     });
 
@@ -208,10 +210,11 @@ function databaseSuite(label: string, setup: () => Promise<{ db: string[]; done:
           '  - view ensemble_best is missing',
           '  - view attack_optimality is missing',
           '  - view attack_global_optimality is missing',
+          '  - view leaderboard_entries is missing',
         ]);
         expect(m.out).toMatch(/Restore table tasks from a backup .* An empty table tasks is not recreated here: the rows of sample_results, batch_metrics that refer to it could no longer be matched\./);
         expect(m.out).not.toMatch(/repaired:/);
-        expect(m.err).toMatch(/schema damaged: 10 problem\(s\)/);
+        expect(m.err).toMatch(/schema damaged: 11 problem\(s\)/);
       }
     });
   });
@@ -230,7 +233,7 @@ describe('the expected schema', () => {
     expect(tasks.columns.find((c) => c.name === 'sample_indices')).toEqual({ name: 'sample_indices', type: 'integer[]', notNull: true });
     expect(tasks.foreignKeys.map((f) => f.name)).toEqual(['tasks_sweep_id_sweeps_id_fk']);
     const views = expectedViews();
-    expect(views.map((v) => v.name)).toEqual(['sample_l0', 'attack_summary', 'group_summary', 'robustness_curve', 'ensemble_best', 'attack_optimality', 'attack_global_optimality']);
+    expect(views.map((v) => v.name)).toEqual(['sample_l0', 'attack_summary', 'group_summary', 'robustness_curve', 'ensemble_best', 'attack_optimality', 'attack_global_optimality', 'leaderboard_nights', 'leaderboard_entries']);
     expect(views[1].sql).toMatch(/^-- Backfill|CREATE OR REPLACE VIEW attack_summary/m); // the 0003 definition, with budget_unit
     expect(views[1].sql).toMatch(/r\.budget_unit\s+FROM rates r/);
   });

@@ -8,7 +8,7 @@ import { names } from '../../protocol/names.ts';
 import { tuningFor } from '../nats/streams.ts';
 import { orchestrate } from '../orchestrate.ts';
 import { ProgressBar } from '../progress.ts';
-import { renderTable } from '../report.ts';
+import { sweepTable } from '../report.ts';
 import { loadSpecFile } from '../spec.ts';
 import { submitSweep } from '../submit.ts';
 import {
@@ -65,7 +65,7 @@ export function submitCommand(program: Command, { out, log }: CommandContext): v
           const onPoll = (s: { done: number; dead: number }) => bar.update(s.done + s.dead, s.dead ? `(${s.dead} dead)` : '');
           await orchestrate(nc, n, store, { sweepId: r.sweepId, untilDone: true, log: log(), onPoll });
           bar.finish();
-          out(renderTable(await store.reports.summary(r.sweepId), parseFormat(flags.format)));
+          out(await sweepTable(store, [r.sweepId], parseFormat(flags.format)));
         }
       }),
     );
