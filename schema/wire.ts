@@ -8,11 +8,34 @@
 import { z } from 'zod/v4';
 import { PermanentError } from './errors.ts';
 
+/** How ImageNet images become 224×224 inputs: a plain resize, or resize-256 + centre-crop-224 (agent/data/imagenet.ts). */
+export const IMAGE_RESIZES = ['224', '256-crop-224'] as const;
+
+/**
+ * Which samples of which files: the dataset name and split, and where the files are when the
+ * dataset needs (or the spec gave) them. Absent fields keep the reader's default, and are absent
+ * from the task, so tasks without them hash as they always did.
+ */
+export const datasetRefSchema = z
+  .object({
+    name: z.string().min(1),
+    split: z.enum(['train', 'test']),
+    /** absolute: a folder of the dataset's files (or, for mnist, fashion-mnist, cifar10, where the defaults are not) */
+    path: z.string().min(1).optional(),
+    /** ImageNet: a `<file> <class index>` list (files relative to path) instead of class sub-folders */
+    labels: z.string().min(1).optional(),
+    /** ImageNet: the class sub-folder names in class order, one per line */
+    classes: z.string().min(1).optional(),
+    resize: z.enum(IMAGE_RESIZES).optional(),
+  })
+  .strict();
+export type DatasetRef = z.infer<typeof datasetRefSchema>;
+
 export const taskSchema = z
   .object({
     key: z.string().regex(/^[0-9a-f]{16,64}$/),
     sweepId: z.string().min(1),
-    dataset: z.object({ name: z.string().min(1), split: z.enum(['train', 'test']) }).strict(),
+    dataset: datasetRefSchema,
     sampleIndices: z.array(z.number().int().nonnegative()).min(1),
     model: z.object({ name: z.string().min(1), sha256: z.string().regex(/^[0-9a-f]{64}$/), path: z.string().optional() }).strict(),
     attack: z

@@ -134,7 +134,7 @@ describe('fixed budgets beyond the input', () => {
 });
 
 describe('unions say what they accept and what is missing', () => {
-  const forms = 'all | { first: n } | { indices: [...] } | { indicesFile: path }';
+  const forms = 'all | { first: n } | { indices: [...] } | { indicesFile: path } | { paper: n }';
   it.each([
     [{ ...base, datasets: [{ name: 'mnist', samples: { last: 3 } }] }, [`datasets[0].samples: expected ${forms}, got {"last":3}`]],
     [{ ...base, datasets: [{ name: 'mnist', samples: 'some' }] }, [`datasets[0].samples: expected ${forms}, got "some"`]],

@@ -45,7 +45,7 @@ export function resolveSelection(sel: Selection, count: number): number[] {
 }
 
 /** Gather samples `indices` of a flat [N, ...sampleShape] array into a new contiguous array. */
-export function gather(images: Float32Array, sampleSize: number, indices: number[]): Float32Array {
+export function gather(images: Float32Array, sampleSize: number, indices: readonly number[]): Float32Array {
   const out = new Float32Array(indices.length * sampleSize);
   indices.forEach((idx, k) => out.set(images.subarray(idx * sampleSize, (idx + 1) * sampleSize), k * sampleSize));
   return out;

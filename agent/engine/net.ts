@@ -13,6 +13,11 @@ export interface Net {
   readonly inputShapes: ReadonlyArray<ReadonlyArray<number | null>>;
   /** declared output shapes; a usable net has one [null, classes] output */
   readonly outputShapes: ReadonlyArray<ReadonlyArray<number | null>>;
+  /**
+   * the value range the model expects; the engine always feeds [0,1] and the net maps it (ONNX
+   * metadata `sigma_sweep.input_range`); 'assumed' when the model does not say
+   */
+  readonly inputRange?: { min: number; max: number; source: 'metadata' | 'assumed' };
   /** logits of an NHWC batch (inference semantics: no dropout, batch-norm with running statistics) */
   apply(x: tf.Tensor4D): tf.Tensor2D;
 }

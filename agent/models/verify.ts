@@ -57,7 +57,8 @@ export async function verifyModel(input: VerifyInput): Promise<Check[]> {
     checks.push({ name: 'contract', ok: false, detail: (e as Error).message });
     return checks;
   }
-  checks.push({ name: 'contract', ok: true, detail: `${net.format} model takes [batch, ${info.sampleShape.join(', ')}] (NHWC in the engine) and gives [batch, ${info.numClasses}] logits` });
+  const range = net.inputRange ? `, inputs in [${net.inputRange.min}, ${net.inputRange.max}] (${net.inputRange.source === 'metadata' ? 'from the model\'s metadata' : 'assumed: the model does not say'})` : '';
+  checks.push({ name: 'contract', ok: true, detail: `${net.format} model takes [batch, ${info.sampleShape.join(', ')}] (NHWC in the engine) and gives [batch, ${info.numClasses}] logits${range}` });
 
   const data = loadDataset(input.dataset, 'test');
   const n = Math.min(input.samples, data.count);

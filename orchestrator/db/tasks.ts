@@ -5,7 +5,7 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { PgUpdateSetSource } from 'drizzle-orm/pg-core';
 import { deadTasks, sampleResults, tasks, type TaskStatus } from '../../schema/tables.ts';
-import { taskSchema, type Task } from '../../schema/wire.ts';
+import { taskSchema, type DatasetRef, type Task } from '../../schema/wire.ts';
 import { ATTACKS } from '../../agent/attacks/registry.ts';
 import { chunkRows, KEYS_PER_STATEMENT, type Db } from './connection.ts';
 
@@ -13,7 +13,13 @@ import { chunkRows, KEYS_PER_STATEMENT, type Db } from './connection.ts';
 const IN_FLIGHT: TaskStatus[] = ['queued', 'running'];
 
 /** Columns written per task row by `upsert` (for the parameter-limit chunking). */
-const TASK_COLUMNS = 15;
+const TASK_COLUMNS = 17;
+
+/** The dataset reference's file fields (all but name and split), or null when it has none. */
+function datasetFilesOf(ref: DatasetRef): Record<string, string> | null {
+  const { name: _name, split: _split, ...files } = ref;
+  return Object.keys(files).length ? (files as Record<string, string>) : null;
+}
 
 export class Tasks {
   constructor(
@@ -31,9 +37,11 @@ export class Tasks {
         sweepId: t.sweepId,
         dataset: t.dataset.name,
         split: t.dataset.split,
+        datasetFiles: datasetFilesOf(t.dataset),
         sampleIndices: t.sampleIndices,
         model: t.model.name,
         modelSha256: t.model.sha256,
+        modelPath: t.model.path ?? null,
         attackLabel: t.attack.label,
         attack: t.attack.name,
         attackOptions: t.attack.options,
@@ -54,9 +62,9 @@ export class Tasks {
     return taskSchema.parse({
       key: r.key,
       sweepId: r.sweepId,
-      dataset: { name: r.dataset, split: r.split },
+      dataset: { name: r.dataset, split: r.split, ...(r.datasetFiles as object | null) },
       sampleIndices: r.sampleIndices,
-      model: { name: r.model, sha256: r.modelSha256 },
+      model: { name: r.model, sha256: r.modelSha256, ...(r.modelPath === null ? {} : { path: r.modelPath }) },
       attack: { label: r.attackLabel, name: r.attack, options: r.attackOptions },
       steps: r.steps,
       batchSize: r.batchSize,

@@ -119,6 +119,24 @@ export function storeContract(open: () => Promise<Store>) {
       }
     });
 
+    it('gives back a stored task exactly as published: dataset files and model path included', async () => {
+      const store = await open();
+      try {
+        const plain = task('e'.repeat(32), [0, 1]);
+        const files: Task = {
+          ...task('f'.repeat(32), [3, 4]),
+          dataset: { name: 'imagenet', split: 'test', path: '/data/val', labels: '/data/val.txt', resize: '256-crop-224' },
+          model: { name: 'resnet', sha256: 'b'.repeat(64), path: '/models/resnet18.onnx' },
+        };
+        await store.sweeps.upsert('sw-1', 'files', {});
+        await store.tasks.upsert([plain, files]);
+        expect(await store.tasks.get(plain.key)).toEqual(plain);
+        expect(await store.tasks.get(files.key)).toEqual(files);
+      } finally {
+        await store.close();
+      }
+    });
+
     it('stores a 6000-sample message (72000 values: past the 65535-parameter limit)', async () => {
       const store = await open();
       try {
