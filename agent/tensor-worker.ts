@@ -8,6 +8,7 @@ import { Worker } from 'node:worker_threads';
 import type { FromWorker, ToWorker } from './worker-main.ts';
 import type { BatchOutput } from './run-batch.ts';
 import type { Task } from '../schema/wire.ts';
+import { startDeviceMemory } from './engine/device-memory.ts';
 
 export class TaskFailedError extends Error {
   constructor(
@@ -56,7 +57,20 @@ export class TensorWorker {
   }
 
   async runBatch(task: Task, batchIndex: number): Promise<BatchOutput> {
-    await this.start();
+    const { device } = await this.start();
+    // GPU device memory is polled from this (main) thread, whose event loop stays free while the
+    // worker thread is busy with tensor work (engine/device-memory.ts)
+    const sampler = startDeviceMemory(device);
+    try {
+      const output = await this.post(task, batchIndex);
+      if (sampler) output.metric.peakBytesDevice = await sampler.stop();
+      return output;
+    } finally {
+      void sampler?.stop(); // a failed batch leaves no polling behind (stop() twice is harmless)
+    }
+  }
+
+  private post(task: Task, batchIndex: number): Promise<BatchOutput> {
     const w = this.worker!;
     return new Promise<BatchOutput>((resolve, reject) => {
       const cleanup = () => {

@@ -7,6 +7,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { createLogger, type Logger } from '../protocol/log.ts';
 import { SpecError } from './spec.ts';
 import { UsageError, type CommandContext } from './commands/options.ts';
+import { ExitCodeError } from './exit-code.ts';
 import { runCommand } from './commands/run.ts';
 import { tableCommand } from './commands/table.ts';
 import { planCommand } from './commands/plan.ts';
@@ -14,6 +15,7 @@ import { sqlCommand } from './commands/sql.ts';
 import { submitCommand } from './commands/submit.ts';
 import { agentCommand } from './commands/agent.ts';
 import { orchestrateCommand } from './commands/orchestrate.ts';
+import { launchCommand } from './commands/launch.ts';
 import { statusCommand } from './commands/status.ts';
 import { attacksCommand } from './commands/attacks.ts';
 import { modelsCommand } from './commands/models.ts';
@@ -25,7 +27,7 @@ import { serveCommand } from './commands/serve.ts';
 export { UsageError };
 
 /** The commands, in the order `--help` lists them. */
-const COMMANDS = [runCommand, tableCommand, curvesCommand, leaderboardCommand, serveCommand, planCommand, sqlCommand, migrateCommand, submitCommand, agentCommand, orchestrateCommand, statusCommand, attacksCommand, modelsCommand];
+const COMMANDS = [runCommand, tableCommand, curvesCommand, leaderboardCommand, serveCommand, planCommand, sqlCommand, migrateCommand, submitCommand, agentCommand, orchestrateCommand, launchCommand, statusCommand, attacksCommand, modelsCommand];
 
 export function buildProgram(out: (s: string) => void, log: () => Logger): Command {
   const program = new Command('sigma-sweep')
@@ -83,6 +85,12 @@ export async function main(argv: string[], out: (s: string) => void = stdoutWrit
       if (program.opts().logFormat === 'json') log.error(`${e.source}: invalid sweep spec`, { source: e.source, problems: e.problems });
       else process.stderr.write(e.message + '\n');
       return 2;
+    }
+    if (e instanceof ExitCodeError) {
+      // 130/143: stopped by a signal, as asked; what happened is news, not an error
+      if (e.exitCode >= 128) log.info(e.message);
+      else log.error(e.message);
+      return e.exitCode;
     }
     if (e instanceof UsageError || isBadInput(e)) {
       log.error((e as Error).message);

@@ -16,6 +16,7 @@ import { pdpgdL0Attack } from './pdpgd.ts';
 import { bbL0AdvAttack, bbL0Attack } from './bb.ts';
 import { sparsefoolAttack } from './sparsefool.ts';
 import { runSpgd, spgdAttack, spgdOptionsSchema } from './spgd.ts';
+import { sleepAttack } from './sleep.ts';
 
 const noopAttack = defineAttack({
   name: 'noop',
@@ -38,6 +39,7 @@ const definitions: AttackDefinition[] = [
   sparsefoolAttack,
   spgdAttack,
   noopAttack,
+  sleepAttack,
   defineBudgetSearch({
     name: 'pgd-l0+search',
     description: 'PGD-ℓ0 inside the sample-wise binary search over k (10 calls of steps/10)',

@@ -9,6 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import os from 'node:os';
 import { installWasmOverrides } from './overrides.ts';
+import { gpuDevice } from './device-memory.ts';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 export type BackendRequest = BackendName | 'auto';
@@ -37,18 +38,27 @@ function cpuDevice(): string {
   return `cpu: ${model} (${cpus.length} cores)`;
 }
 
+/** Why each tfjs-node package did not load at the last try (named in BackendUnavailableError). */
+let tfjsNodeFailures: string[] = [];
+
 async function tryTfjsNode(): Promise<BackendInfo | null> {
   // Optional dependencies: present only on images whose install step could fetch libtensorflow.
+  tfjsNodeFailures = [];
   for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
     try {
       await import(pkg);
-    } catch {
+    } catch (e) {
+      // an installed package that fails to load (e.g. "libcudart.so.11.0: cannot open shared object
+      // file" on a CUDA 12 image) is named with its reason, not as "not installed"
+      const err = e as NodeJS.ErrnoException;
+      tfjsNodeFailures.push(`${pkg}: ${err.code === 'ERR_MODULE_NOT_FOUND' ? 'not installed' : String(err.message).split('\n')[0]}`);
       continue;
     }
     if (await tf.setBackend('tensorflow')) {
       await tf.ready();
       const gpu = pkg.endsWith('-gpu');
-      return { backend: 'tensorflow', provider: pkg, device: gpu ? 'gpu: cuda' : cpuDevice() };
+      // the GPU's product name from nvidia-smi ("gpu: NVIDIA A100-SXM4-80GB"; "gpu: cuda" when unknown)
+      return { backend: 'tensorflow', provider: pkg, device: gpu ? await gpuDevice() : cpuDevice() };
     }
   }
   return null;
@@ -83,7 +93,7 @@ export async function selectBackend(request: BackendRequest = 'auto'): Promise<B
     info = (await tryTfjsNode()) ?? (await tryWasm()) ?? (await useCpu());
   } else if (request === 'tensorflow') {
     info = await tryTfjsNode();
-    if (!info) throw new BackendUnavailableError(request, 'neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed');
+    if (!info) throw new BackendUnavailableError(request, tfjsNodeFailures.join('; ') || 'the tensorflow backend did not initialise');
   } else if (request === 'wasm') {
     info = await tryWasm();
     if (!info) throw new BackendUnavailableError(request, '@tensorflow/tfjs-backend-wasm failed to initialise');
@@ -94,6 +104,11 @@ export async function selectBackend(request: BackendRequest = 'auto'): Promise<B
   tf.env().set('PROD', true);
   active = info;
   return info;
+}
+
+/** The backend this thread selected, or null before selectBackend (run-batch.ts asks whether to poll device memory). */
+export function activeBackend(): BackendInfo | null {
+  return active;
 }
 
 /**

@@ -11,6 +11,7 @@ import { names } from '../../protocol/names.ts';
 import type { AgentRecord } from '../../schema/wire.ts';
 import { liveAgents } from '../agents-registry.ts';
 import { ingestBacklog, type IngestBacklog } from '../nats/backlog.ts';
+import { describeLaunch, readLaunch, type LaunchRecord } from '../launches.ts';
 import { sweepCounts } from '../orchestrate.ts';
 import { progressLine } from '../progress.ts';
 import type { Store } from '../db/store.ts';
@@ -29,10 +30,12 @@ import {
 interface NatsView {
   agents: AgentRecord[];
   backlog: IngestBacklog | null;
+  /** what `launch` started for the sweep: its Job's pods or local processes */
+  launch: LaunchRecord | null;
 }
 
 /** Agents and ingest backlog from NATS, or the reason NATS could not be asked. */
-async function askNats(flags: NatsFlags): Promise<NatsView | string> {
+async function askNats(flags: NatsFlags, sweepId: string): Promise<NatsView | string> {
   let nc: NatsConnection;
   try {
     nc = await connectNats({ ...natsSettings(flags) });
@@ -41,7 +44,7 @@ async function askNats(flags: NatsFlags): Promise<NatsView | string> {
   }
   try {
     const n = names(flags.ns);
-    return { agents: await liveAgents(nc, n), backlog: await ingestBacklog(nc, n) };
+    return { agents: await liveAgents(nc, n), backlog: await ingestBacklog(nc, n), launch: await readLaunch(nc, n, sweepId) };
   } finally {
     await nc.close();
   }
@@ -74,7 +77,7 @@ export function statusCommand(program: Command, { out, log }: CommandContext): v
         const id = await resolveSweepId(store, flags.sweep);
         const c = await sweepCounts(store, id);
         // best effort: an embedded sweep has no NATS, and status must still work
-        const nats = flags.agents ? await askNats(flags) : null;
+        const nats = flags.agents ? await askNats(flags, id) : null;
         const view = typeof nats === 'object' ? nats : null;
         const stuck = await stuckTasks(store, id, view?.agents ?? null);
 
@@ -102,6 +105,7 @@ export function statusCommand(program: Command, { out, log }: CommandContext): v
           if (stuck.orphaned.length) {
             out(`waiting for redelivery: ${stuck.orphaned.length} task(s) whose agent is gone (JetStream redelivers them after the ack wait)\n`);
           }
+          if (view.launch) for (const line of describeLaunch(view.launch)) out(`${line}\n`);
           const b = view.backlog;
           if (b && b.pending + b.inFlight > 0) {
             out(`results waiting in NATS: ${b.pending + b.inFlight} message(s)${b.ingesterPulling ? ' (an ingester is storing them)' : '; no ingester is running: start `sigma-sweep orchestrate` (or `submit --wait`) to store them'}\n`);

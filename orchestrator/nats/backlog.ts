@@ -25,3 +25,21 @@ export async function ingestBacklog(nc: NatsConnection, n: Names): Promise<Inges
     return null;
   }
 }
+
+/**
+ * A sweep's tasks still in the task stream: queued, being worked on, or waiting for redelivery (a
+ * work-queue stream drops a message once it is acknowledged or terminated, and the orchestrator
+ * deletes those that ran out of deliveries). What `launch` sizes its agents by. Null when the
+ * stream does not exist (nothing submitted in this namespace).
+ */
+export async function sweepTaskBacklog(nc: NatsConnection, n: Names, sweepId: string): Promise<number | null> {
+  const subject = n.taskSubject(sweepId);
+  let si;
+  try {
+    si = await (await jetstreamManager(nc)).streams.info(n.tasks, { subjects_filter: subject });
+  } catch (e) {
+    if (/stream not found/i.test((e as Error).message)) return null;
+    throw e;
+  }
+  return si.state.subjects?.[subject] ?? 0;
+}

@@ -16,6 +16,8 @@ import type { Logger } from '../../protocol/log.ts';
 import { AgentRegistration } from './registry.ts';
 import { Drain } from './drain.ts';
 import { taskHandler } from './handle.ts';
+import { watchIdle } from './idle.ts';
+import { BadInputError } from '../../schema/errors.ts';
 
 export interface AgentOptions {
   nats: NatsSettings;
@@ -30,6 +32,13 @@ export interface AgentOptions {
   samplesPerPart?: number;
   /** resolves the agent's stop (tests); SIGTERM/SIGINT do the same */
   stopSignal?: AbortSignal;
+  /** stop by itself once it held no task and the task stream was empty for this long (idle.ts) */
+  exitWhenIdleMs?: number;
+}
+
+/** Why the agent stopped: 'idle' (exitWhenIdleMs), or the signal / 'abort' that began the drain. */
+export interface AgentStop {
+  reason: string;
 }
 
 /** The task consumer, once the orchestrator has created it (null when draining begins first). */
@@ -58,7 +67,7 @@ async function workingIntervalMs(consumer: Consumer): Promise<number> {
   }
 }
 
-export async function runAgent(opts: AgentOptions): Promise<void> {
+export async function runAgent(opts: AgentOptions): Promise<AgentStop> {
   const log = opts.log;
   const n = names(opts.ns);
   const id = opts.id ?? `${os.hostname()}-${process.pid}`.replace(/[^A-Za-z0-9_-]/g, '_');
@@ -73,7 +82,19 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
   const drain = new Drain(log, opts.stopSignal);
   const consumer = await waitForConsumer(nc, n, log, drain);
   const pool = new TensorPool(opts.slots, opts.backend);
-  const info = consumer ? await pool.info() : { backend: 'unknown', device: 'unknown' };
+  let info = { backend: 'unknown', device: 'unknown' };
+  try {
+    if (consumer) info = await pool.info();
+  } catch (e) {
+    // no tensor runtime: stop (signal handlers, NATS) instead of hanging on an open connection
+    await pool.stop().catch(() => {});
+    drain.close();
+    await nc.close().catch(() => {});
+    const reason = (e as Error).message;
+    // a backend asked for by name that this machine lacks is configuration (exit 2), and a Job fails at once on it
+    if (opts.backend !== 'auto') throw new BadInputError(`--backend ${opts.backend}: ${reason}`);
+    throw new Error(`the tensor workers did not start: ${reason}`);
+  }
   const registration = new AgentRegistration(nc, n, id, { ...info, slots: opts.slots }, log);
   await registration.start();
 
@@ -91,6 +112,7 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
     inHand,
   });
 
+  let lastActive = Date.now();
   const slotLoop = async (slot: number) => {
     while (!drain.active && consumer) {
       let msg: JsMsg | null = null;
@@ -101,10 +123,17 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
         await sleep(500);
         continue;
       }
-      if (msg) await handle(msg, slot);
+      if (msg) {
+        lastActive = Date.now();
+        await handle(msg, slot);
+        lastActive = Date.now();
+      }
     }
   };
   const loops = Promise.all(Array.from({ length: opts.slots }, (_, s) => slotLoop(s)));
+  if (consumer && opts.exitWhenIdleMs !== undefined) {
+    void watchIdle(nc, n, opts.exitWhenIdleMs, { busy: () => inHand.size > 0, lastActive: () => lastActive }, drain, log);
+  }
 
   // drain: the slot loops finish their current task, up to the grace period
   await drain.requested();
@@ -119,5 +148,6 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
   await pool.stop();
   drain.close();
   await nc.drain().catch(() => {});
-  log.info('agent stopped', { id });
+  log.info('agent stopped', { id, reason: drain.reason });
+  return { reason: drain.reason ?? 'abort' };
 }

@@ -7,6 +7,7 @@ import type { Logger } from '../../protocol/log.ts';
 
 export class Drain {
   private draining = false;
+  private why: string | null = null;
   private readonly waiters: Array<() => void> = [];
   private readonly sigterm = () => this.begin('SIGTERM');
   private readonly sigint = () => this.begin('SIGINT');
@@ -24,9 +25,15 @@ export class Drain {
     return this.draining;
   }
 
+  /** What began the drain ('SIGTERM', 'SIGINT', 'abort', 'idle'), or null while not draining. */
+  get reason(): string | null {
+    return this.why;
+  }
+
   begin(reason: string): void {
     if (this.draining) return;
     this.draining = true;
+    this.why = reason;
     this.log.info('draining: no new tasks; finishing the current ones', { signal: reason });
     for (const w of this.waiters.splice(0)) w();
   }
