@@ -5,17 +5,21 @@
  * every returned input with a fresh forward and measures the batch (seconds, queries, logical
  * memory peak). Batch i is always the same samples (agent/batches.ts), whoever runs it.
  */
+import { isMainThread } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { formatShape, MeteredModel } from './engine/metered-model.ts';
+import { OrtClassifier, type CountingClassifier } from './engine/ort/classifier.ts';
+import { chooseOrtEngine, engineRequest } from './engine/ort/engine.ts';
 import type { Net } from './engine/net.ts';
 import { memoryPeak } from './engine/memory.ts';
+import { activeBackend } from './engine/backend.ts';
+import { startDeviceMemory } from './engine/device-memory.ts';
 import { checkBatchFits, probeHeap } from './engine/heap-guard.ts';
 import { getAttack } from './attacks/registry.ts';
 import { budgetCapacity, type BoundAttack } from './attacks/define.ts';
 import { predict } from './attacks/losses.ts';
-import { getDataset, loadDataset } from './data/registry.ts';
-import type { DatasetInfo, ImageDataset } from './data/dataset.ts';
-import { gather } from './data/select.ts';
+import { getDataset, openDataset } from './data/registry.ts';
+import type { DatasetInfo, DatasetSplit } from './data/dataset.ts';
 import { loadTaskModel } from './models/load.ts';
 import { perturbationStats } from './evaluate.ts';
 import { batchRanges } from './batches.ts';
@@ -33,9 +37,11 @@ export class PermanentTaskError extends PermanentError {
 export interface TaskContext {
   task: Task;
   net: Net;
-  model: MeteredModel;
+  model: CountingClassifier;
+  /** 'ort-cpu' / 'ort-cuda' when ONNX Runtime runs the model (engine/ort/engine.ts); null: the tfjs backend */
+  engine: string | null;
   attack: BoundAttack;
-  data: ImageDataset;
+  data: DatasetSplit;
   ranges: Array<[number, number]>;
 }
 
@@ -45,6 +51,8 @@ export interface BatchOutput {
   metric: BatchMetric;
   startedAt: string;
   finishedAt: string;
+  /** the engine that ran the model when it was not the tfjs backend; the task result records it as its backend */
+  engine?: string;
 }
 
 /**
@@ -81,10 +89,12 @@ export async function prepareTask(task: Task, backend: string): Promise<TaskCont
   const attack = getAttack(task.attack.name).bind(task.attack.options, task.steps);
   const info = getDataset(task.dataset.name);
   checkBudgetFits(task, info);
-  const net = await loadTaskModel(task.model);
+  // the engine (engine/ort/engine.ts): ONNX Runtime where the model has an ONNX graph it can differentiate
+  const ort = chooseOrtEngine(task.model, engineRequest(), backend);
+  const net = ort ? ort.model.net : await loadTaskModel(task.model);
   checkModelFits(net, task.model.name, info);
-  const model = new MeteredModel(net);
-  const data = loadDataset(task.dataset.name, task.dataset.split);
+  const model = ort ? new OrtClassifier(ort.model) : new MeteredModel(net);
+  const data = await openDataset(task.dataset);
   const shape = data.sampleShape;
   for (const i of task.sampleIndices) {
     if (i >= data.count) throw new PermanentTaskError(`sample index ${i} is outside ${data.name}/${data.split} (0..${data.count - 1})`);
@@ -94,7 +104,7 @@ export async function prepareTask(task: Task, backend: string): Promise<TaskCont
     const est = probeHeap(net, shape, (x) => tf.dispose(model.valueAndGradUncounted(x)));
     checkBatchFits(est, Math.min(task.batchSize, task.sampleIndices.length), `model ${task.model.name}`);
   }
-  return { task, net, model, attack, data, ranges: batchRanges(task) };
+  return { task, net, model, engine: ort?.engine ?? null, attack, data, ranges: batchRanges(task) };
 }
 
 export async function runBatch(ctx: TaskContext, batchIndex: number): Promise<BatchOutput> {
@@ -106,18 +116,29 @@ export async function runBatch(ctx: TaskContext, batchIndex: number): Promise<Ba
   const d = h * w * c;
   const idx = task.sampleIndices.slice(range[0], range[1]);
   const n = idx.length;
-  const clean = gather(data.images, d, idx);
+  const clean = await data.samples(idx);
   const labels = Int32Array.from(idx, (i) => data.labels[i]);
   const x = tf.tensor4d(clean, [n, h, w, c]);
   const y = tf.tensor1d(labels, 'int32');
 
   model.resetCounters();
   memoryPeak.reset();
+  // GPU device memory (engine/device-memory.ts), polled here when the batch runs on the main thread;
+  // in a tensor worker thread the owning TensorWorker polls from the main thread instead, whose
+  // event loop is free while this one is busy with tensor work
+  const device = isMainThread ? startDeviceMemory(activeBackend()?.device) : null;
   const t0 = performance.now();
-  const result = await ctx.attack(model, x, y);
-  await result.adversarials.data(); // sync point: the batch's work is done
+  let result: Awaited<ReturnType<BoundAttack>>;
+  try {
+    result = await ctx.attack(model, x, y);
+    await result.adversarials.data(); // sync point: the batch's work is done
+  } catch (e) {
+    void device?.stop(); // no polling left behind by a failed batch
+    throw e;
+  }
   const seconds = (performance.now() - t0) / 1000;
   const peakBytesLogical = memoryPeak.read();
+  const peakBytesDevice = device ? await device.stop() : null;
   const { forwards, backwards } = model;
 
   // the σ-zero evaluation clamps outputs that leave [0,1] before judging them; so do we
@@ -137,6 +158,6 @@ export async function runBatch(ctx: TaskContext, batchIndex: number): Promise<Ba
     success: ap[k] !== labels[k],
     ...perturbationStats(clean, advVals, d, k),
   }));
-  const metric: BatchMetric = { batchIndex, size: n, seconds, forwards, backwards, peakBytesLogical, peakBytesDevice: null };
-  return { samples, metric, startedAt, finishedAt: new Date().toISOString() };
+  const metric: BatchMetric = { batchIndex, size: n, seconds, forwards, backwards, peakBytesLogical, peakBytesDevice };
+  return { samples, metric, startedAt, finishedAt: new Date().toISOString(), ...(ctx.engine ? { engine: ctx.engine } : {}) };
 }

@@ -92,7 +92,8 @@ export async function runTaskOn(runner: BatchRunner, task: Task, opts: RunTaskOp
     taskKey: task.key,
     attempt: opts.attempt ?? 1,
     agent: opts.agentId ?? `${os.hostname()}:${process.pid}`,
-    backend,
+    // ONNX Runtime ran the model (engine/ort/engine.ts): the result records that engine as its backend
+    backend: outputs.find((o) => o.engine)?.engine ?? backend,
     device,
     startedAt: outputs.map((o) => o.startedAt).sort()[0],
     finishedAt: outputs.map((o) => o.finishedAt).sort().at(-1)!,

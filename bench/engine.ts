@@ -10,6 +10,10 @@
  *    step reaches;
  * 3. whole-agent throughput: a σ-zero task (MNIST, 128 samples in batches of 32, 20 steps) on a
  *    TensorPool of 1 slot and of every core, in samples·steps per second.
+ * The CIFAR ResNet-18 also runs through the ONNX importer (agent/models/onnx/): the same weights
+ * written as an ONNX graph in PyTorch's layouts (test/helpers/onnx-build.ts, tfLayersToOnnx) and
+ * loaded back; its step should be within 1.2× of the hand-built model's.
+ * 4. the ONNX Runtime engine's rows (bench/ort-rows.ts) beside them, and the agent on that engine.
  * Each time is the median of --repeats runs after one warm-up. tfjs-wasm runs one thread in Node, so
  * PyTorch is pinned to one thread too (--torch-threads to change).
  */
@@ -22,8 +26,13 @@ import { setWasmOverridesEnabled } from '../agent/engine/overrides.ts';
 import { prepareForInputGradients } from '../agent/engine/linear-conv.ts';
 import { loadLayersModelFolder } from '../agent/models/io.ts';
 import { buildResNet18 } from '../agent/models/resnet18.ts';
+import { onnxNetFromBytes } from '../agent/models/onnx/load.ts';
+import { asNet, type Net } from '../agent/engine/net.ts';
+import { tfLayersToOnnx } from '../test/helpers/onnx-build.ts';
 import { zooModel } from '../agent/models/zoo.ts';
 import { TensorPool } from '../agent/tensor-pool.ts';
+import { configureEngine, type EngineRequest } from '../agent/engine/ort/request.ts';
+import { ortRows, ortTable } from './ort-rows.ts';
 import type { Task } from '../schema/wire.ts';
 
 const { values } = parseArgs({
@@ -68,14 +77,15 @@ function forwardMacs(model: tf.LayersModel): number {
   return macs;
 }
 
-function timers(net: tf.LayersModel, shape: [number, number, number, number]) {
+function timers(model: tf.LayersModel | Net, shape: [number, number, number, number]) {
+  const net = asNet(model);
   const x = tf.randomUniform(shape, 0, 1, 'float32', 1) as tf.Tensor4D;
   const zero = tf.zerosLike(x);
-  const loss = (d: tf.Tensor) => tf.sum(tf.max(net.apply(tf.add(x, d), { training: false }) as tf.Tensor, 1)) as tf.Scalar;
+  const loss = (d: tf.Tensor) => tf.sum(tf.max(net.apply(tf.add(x, d) as tf.Tensor4D), 1)) as tf.Scalar;
   return {
     forward: () =>
       median(() => {
-        const y = tf.tidy(() => net.apply(x, { training: false }) as tf.Tensor);
+        const y = tf.tidy(() => net.apply(x));
         y.dataSync();
         y.dispose();
       }),
@@ -120,7 +130,8 @@ function runTorch(): TorchResult | string {
   return JSON.parse(r.stdout) as TorchResult;
 }
 
-async function agentThroughput(slots: number): Promise<number> {
+async function agentThroughput(slots: number, engine: EngineRequest = 'tfjs'): Promise<number> {
+  configureEngine(engine, slots, slots); // one thread per slot; the zoo SmallCNN has an ONNX twin: without this, 'auto' picks ONNX Runtime
   const z = zooModel('mnist-smallcnn')!;
   const task: Task = {
     key: 'bench'.padEnd(32, '0'),
@@ -193,6 +204,13 @@ for (const batch of [32, 128]) {
   const forward = await f.forward();
   f.dispose();
   rows.push({ model: 'CIFAR ResNet-18', batch: 32, forward, stock, fast, cpu: null, macs: forwardMacs(fastNet), torchKey: 'resnet18-32' });
+  // the same network through the ONNX importer (BatchNorms folded into the convolutions at load)
+  const onnxNet = onnxNetFromBytes(tfLayersToOnnx(fastNet), 'resnet18.onnx');
+  const o = timers(onnxNet, [32, 32, 32, 3]);
+  const onnxStep = await o.step();
+  const onnxForward = await o.forward();
+  o.dispose();
+  rows.push({ model: 'CIFAR ResNet-18, ONNX import', batch: 32, forward: onnxForward, stock: null, fast: onnxStep, cpu: null, macs: forwardMacs(fastNet), torchKey: 'resnet18-32' });
 }
 await selectBackend('cpu');
 {
@@ -219,9 +237,25 @@ for (const r of rows) {
     `| ${r.model} | ${r.batch} | ${f1(r.forward)} | ${f1(r.stock)} | ${f1(r.fast)} | ${r.stock ? (r.stock / r.fast).toFixed(2) + '×' : '–'} | ${f1(r.cpu)} | ${f1(t?.forward)} | ${f1(t?.step)} | ${t ? (r.fast / t.step).toFixed(2) + '×' : '–'} | ${pct(r.fast, r.macs, r.batch)} |`,
   );
 }
+const handBuilt = rows.find((r) => r.model === 'CIFAR ResNet-18');
+const imported = rows.find((r) => r.model === 'CIFAR ResNet-18, ONNX import');
+if (handBuilt && imported) console.log(`\nONNX-imported / hand-built ResNet-18 wasm step: ${(imported.fast / handBuilt.fast).toFixed(2)}× (target ≤ 1.2×)`);
 console.log('');
 console.log('| agent (σ-zero, MNIST SmallCNN, 128 samples, batch 32, 20 steps, wasm) | samples·steps / s |');
 console.log('|---|---:|');
 console.log(`| 1 slot | ${thr1.toFixed(0)} |`);
 console.log(`| ${cores} slots | ${thrAll.toFixed(0)} |`);
 console.log(`| ratio | ${(thrAll / thr1).toFixed(2)}× |`);
+
+// ONNX Runtime engine (agent/engine/ort/): the same steps, and the agent on that engine
+const ort = ortRows(buildResNet18(1), REPEATS);
+console.log('');
+console.log(ortTable(ort, typeof torch === 'string' ? undefined : torch.results, (o) => rows.find((r) => r.model === o.model && r.batch === o.batch)?.fast));
+const ortThr1 = await agentThroughput(1, 'ort');
+const ortThrAll = await agentThroughput(cores, 'ort');
+console.log('');
+console.log('| agent (σ-zero, MNIST SmallCNN, 128 samples, batch 32, 20 steps, ONNX Runtime engine) | samples·steps / s |');
+console.log('|---|---:|');
+console.log(`| 1 slot | ${ortThr1.toFixed(0)} |`);
+console.log(`| ${cores} slots | ${ortThrAll.toFixed(0)} |`);
+console.log(`| ratio | ${(ortThrAll / ortThr1).toFixed(2)}× |`);

@@ -15,6 +15,10 @@ import { gather } from '../agent/data/select.ts';
 import { runTask } from '../agent/run-task.ts';
 import { isPermanent } from '../schema/errors.ts';
 import { loadSmallCnn, smallCnnTask } from './helpers/zoo.ts';
+import { ENGINE_ENV } from '../agent/engine/ort/request.ts';
+
+// this file measures the tfjs (wasm) engine: keep tasks off ONNX Runtime, which `auto` picks for zoo models with an ONNX twin
+process.env[ENGINE_ENV] = 'tfjs';
 
 let net: Net;
 

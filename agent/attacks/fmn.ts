@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import type { AttackResult, Classifier } from './types.ts';
 import { countNonZero, differenceOfLogits, predict } from './losses.ts';
+import { withHead } from './loss-head.ts';
 import { cosineInterp } from './schedules.ts';
 import { boxDelta, l0ProjectFeatures } from './projections.ts';
 import { perSampleNorm } from './norms.ts';
@@ -49,8 +50,10 @@ async function runFmnL0(model: Classifier, inputs: tf.Tensor4D, labels: tf.Tenso
     const gamma = cosineInterp(o.gammaInit, o.gammaFinal, i, o.steps);
     const step = tf.tidy(() => {
       const n = countNonZero(delta);
-      const { logits, grad } = model.valueAndGrad(x.reshape([B, H, W, C]), delta.reshape([B, H, W, C]), (lg) =>
-        tf.sum(tf.neg(differenceOfLogits(lg, labels))),
+      const { logits, grad } = model.valueAndGrad(
+        x.reshape([B, H, W, C]),
+        delta.reshape([B, H, W, C]),
+        withHead((lg) => tf.sum(tf.neg(differenceOfLogits(lg, labels))), { logits: 'margin', labels, reduction: 'sum', scale: -1 }),
       );
       const isAdv = tf.notEqual(predict(logits), labels);
       logits.dispose();

@@ -17,6 +17,7 @@ import { z } from 'zod';
 import type { AttackResult, Classifier } from './types.ts';
 import { kthLargest } from './projections.ts';
 import { predict } from './losses.ts';
+import { withHead } from './loss-head.ts';
 import { perSampleNorm } from './norms.ts';
 import { defineAttack, yieldToEventLoop } from './define.ts';
 
@@ -82,7 +83,8 @@ export async function runPgdL0(model: Classifier, inputs: tf.Tensor4D, labels: t
       if (i > 0) {
         const res = tf.tidy(() => {
           const zero = tf.zeros(shape4) as tf.Tensor4D;
-          const { logits, grad } = model.valueAndGrad(x2.reshape(shape4) as tf.Tensor4D, zero, (lg) => tf.losses.softmaxCrossEntropy(yOneHot, lg) as tf.Scalar);
+          const ce = withHead((lg) => tf.losses.softmaxCrossEntropy(yOneHot, lg) as tf.Scalar, { logits: 'ce', labels, reduction: 'mean' });
+          const { logits, grad } = model.valueAndGrad(x2.reshape(shape4) as tf.Tensor4D, zero, ce);
           const mis = tf.notEqual(predict(logits), labels);
           logits.dispose();
           return { mis, grad: grad.reshape([B, P, C]) };

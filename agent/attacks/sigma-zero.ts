@@ -27,6 +27,7 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import type { AttackResult, Classifier } from './types.ts';
 import { countNonZero, differenceOfLogits, predict } from './losses.ts';
+import { withHead } from './loss-head.ts';
 import { perSampleNorm } from './norms.ts';
 import { cosineAnnealingLrs } from './schedules.ts';
 import { defineAttack, yieldToEventLoop } from './define.ts';
@@ -73,6 +74,16 @@ async function runSigmaZero(model: Classifier, inputs: tf.Tensor4D, labels: tf.T
   const d = H * W * C;
   const lrs = cosineAnnealingLrs(o.lr, o.lr / 10, o.steps);
   const flat = (t: tf.Tensor) => t.reshape([t.shape[0], d]) as tf.Tensor2D;
+  // per-sample values spread over a sample's d features. On wasm as a [B,1]×[1,d] product (exact:
+  // one term, times 1): its row-broadcasting compare and its Tile (what tf.where does with a [B,1]
+  // condition) were 18 % of an ONNX Runtime-engine step at batch 100. Elsewhere a plain broadcast
+  // (a GPU matmul may round through TF32)
+  const onWasm = tf.getBackend() === 'wasm';
+  const ones = tf.ones([1, d]) as tf.Tensor2D;
+  const perFeature = (rows: tf.Tensor) => {
+    const col = rows.reshape([rows.shape[0], 1]) as tf.Tensor2D;
+    return onWasm ? tf.matMul(col, ones) : tf.broadcastTo(col, [rows.shape[0], d]);
+  };
 
   const x = flat(inputs);
   let delta = tf.zeros([B, d]) as tf.Tensor2D;
@@ -98,12 +109,18 @@ async function runSigmaZero(model: Classifier, inputs: tf.Tensor4D, labels: tf.T
       const xa = all ? x : tf.gather(x, idxT!);
       const da = all ? delta : tf.gather(delta, idxT!);
       const ya = all ? labels : tf.gather(labels, idxT!);
-      const { logits, grad } = model.valueAndGrad(xa.reshape([nActive, H, W, C]), da.reshape([nActive, H, W, C]), (lg, dd) => {
-        const margin = tf.relu(differenceOfLogits(lg, ya));
+      const smoothL0 = (dd: tf.Tensor4D) => {
         const dd2 = tf.square(dd.reshape([nActive, d]));
-        const l0 = tf.div(tf.sum(tf.div(dd2, tf.add(dd2, o.sigma)), 1), d);
-        return tf.mean(tf.add(margin, l0));
+        return tf.div(tf.sum(tf.div(dd2, tf.add(dd2, o.sigma)), 1), d);
+      };
+      // annotated (loss-head.ts): mean(relu(margin) + L̃0) = mean(relu(margin)) + mean(L̃0)
+      const loss = withHead((lg, dd) => tf.mean(tf.add(tf.relu(differenceOfLogits(lg, ya)), smoothL0(dd))), {
+        logits: 'margin-clamped',
+        labels: ya,
+        reduction: 'mean',
+        delta: (dd) => tf.mean(smoothL0(dd)),
       });
+      const { logits, grad } = model.valueAndGrad(xa.reshape([nActive, H, W, C]), da.reshape([nActive, H, W, C]), loss);
       const isAdvA = tf.notEqual(predict(logits), ya);
       logits.dispose();
       const scatterRows = <T extends tf.Tensor>(t: T, shape: number[]): T =>
@@ -115,7 +132,7 @@ async function runSigmaZero(model: Classifier, inputs: tf.Tensor4D, labels: tf.T
       const nnz = countNonZero(delta);
       const better = tf.logicalAnd(tf.logicalAnd(active, isAdv), tf.less(nnz, bestL0));
       const newBestL0 = tf.where(better, nnz, bestL0);
-      const newBestDelta = tf.where(better.reshape([B, 1]), delta, bestDelta);
+      const newBestDelta = tf.where(tf.cast(perFeature(tf.cast(better, 'float32')), 'bool'), delta, bestDelta);
 
       // normalised gradient → Adam (PyTorch single-tensor order)
       const gn = tf.div(g, tf.maximum(perSampleNorm(g, o.gradNorm), 1e-12));
@@ -131,7 +148,7 @@ async function runSigmaZero(model: Classifier, inputs: tf.Tensor4D, labels: tf.T
       const step = o.t * etaNext;
       const tauMoved = tf.clipByValue(tf.add(tau, tf.where(isAdv, tf.fill([B], step), tf.fill([B], -step)).reshape([B, 1])), 0, 1);
       const tau2 = tf.where(active.reshape([B, 1]), tauMoved, tau);
-      d2 = tf.where(tf.less(tf.abs(d2), tau2), tf.zerosLike(d2), d2);
+      d2 = tf.where(tf.less(tf.abs(d2), perFeature(tau2)), tf.zerosLike(d2), d2);
       return { delta: d2, m: m2, v: v2, tau: tau2, bestDelta: newBestDelta, bestL0: newBestL0 } as Record<string, tf.Tensor>;
     });
     tf.dispose([delta, m, v, tau, bestDelta, bestL0]);
@@ -155,7 +172,7 @@ async function runSigmaZero(model: Classifier, inputs: tf.Tensor4D, labels: tf.T
 
   const adversarials = tf.tidy(() => tf.add(x, bestDelta).reshape([B, H, W, C]) as tf.Tensor4D);
   const bestL0Claimed = Array.from(await bestL0.data());
-  tf.dispose([x, delta, m, v, tau, bestDelta, bestL0, active]);
+  tf.dispose([x, delta, m, v, tau, bestDelta, bestL0, active, ones]);
   return { adversarials, diagnostics: { claimedL0: bestL0Claimed, stepsRun } };
 }
 

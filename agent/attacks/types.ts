@@ -6,7 +6,27 @@
 import type * as tf from '@tensorflow/tfjs';
 
 /** A loss of the logits at x + δ (and of δ itself, for distance terms), differentiated with respect to δ. */
-export type LossFn = (logits: tf.Tensor2D, delta: tf.Tensor4D) => tf.Scalar;
+export type LossFn = ((logits: tf.Tensor2D, delta: tf.Tensor4D) => tf.Scalar) & {
+  /**
+   * Optional: what the function computes, for engines that compute its gradient another way
+   * (attacks/loss-head.ts: loss = scale · R_i h(logits_i, y_i) + delta(δ)). Engines may ignore it.
+   */
+  head?: LossHead;
+};
+
+/** The logits part of an annotated loss (attacks/loss-head.ts `withHead`). */
+export interface LossHead {
+  /** h: f_y − max_{j≠y} f_j, its positive part, or the cross-entropy −log softmax(f)_y */
+  logits: 'margin' | 'margin-clamped' | 'ce';
+  /** y, one per sample of the batch the loss is evaluated on */
+  labels: tf.Tensor1D;
+  /** R: sum or mean over the batch */
+  reduction: 'sum' | 'mean';
+  /** multiplies R (default 1; FMN minimises −margin: −1) */
+  scale?: number;
+  /** the term of δ alone (σ-zero's smooth ℓ0), differentiated by the engine's tfjs */
+  delta?: (delta: tf.Tensor4D) => tf.Scalar;
+}
 
 /** What an attack may do with the model. The engine's implementation counts every call per sample. */
 export interface Classifier {

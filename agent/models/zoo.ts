@@ -32,6 +32,12 @@ const entrySchema = z
     trainCommand: z.string(),
     /** where the weights come from and under which licence */
     source: z.string(),
+    /**
+     * an ONNX graph computing the same function (logits within 1e-5 on 100 test images), written by
+     * `node --import tsx agent/models/onnx-export/cli.ts <name>`: the ONNX Runtime engine runs it
+     * (engine/ort/engine.ts); path relative to the zoo folder, sha256 of the file
+     */
+    onnxTwin: z.object({ path: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/) }).strict().optional(),
   })
   .strict();
 const manifestSchema = z.record(z.string(), entrySchema);

@@ -5,7 +5,9 @@
 import { Option, type Command } from 'commander';
 import { defaultSlots, type BackendRequest } from '../../agent/engine/backend.ts';
 import { runEmbedded } from '../embedded.ts';
-import { renderTable } from '../report.ts';
+import type { EngineRequest } from '../../agent/engine/ort/request.ts';
+import { applyEngine, engineOption } from './engine-option.ts';
+import { sweepTable, tableHeading } from '../report.ts';
 import { loadSpecFile } from '../spec.ts';
 import { parseFormat, tableFormatOption, positiveInteger, storeOptions, withStore, type CommandContext, type StoreFlags } from './options.ts';
 
@@ -33,7 +35,7 @@ export function failureMessage(failed: FailedTask[]): string {
   return parts.join('; ');
 }
 
-type RunFlags = StoreFlags & { backend: BackendRequest; slots: number; force: boolean; progress: boolean; format: string };
+type RunFlags = StoreFlags & { backend: BackendRequest; engine: EngineRequest; slots: number; force: boolean; progress: boolean; format: string };
 
 export function runCommand(program: Command, { out, log }: CommandContext): void {
   storeOptions(
@@ -42,6 +44,7 @@ export function runCommand(program: Command, { out, log }: CommandContext): void
       .description('Run a sweep on this machine (in-process queue, embedded database by default) and print its table.')
       .argument('<spec>', 'sweep spec (YAML), e.g. examples/mnist-smoke.yaml')
       .addOption(new Option('--backend <name>', 'tensor backend').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'))
+      .addOption(engineOption())
       .addOption(
         new Option('--slots <n>', 'tensor worker threads sharing the batches (1 = in this thread; results do not depend on it)')
           .default(defaultSlots(), 'the cores; 1 with tfjs-node-gpu')
@@ -52,6 +55,7 @@ export function runCommand(program: Command, { out, log }: CommandContext): void
       .addOption(tableFormatOption()),
   ).action(async (specFile: string, flags: RunFlags) => {
     const spec = loadSpecFile(specFile);
+    await applyEngine(flags.engine, flags.slots);
     await withStore(flags, log(), async (store) => {
       const t0 = Date.now();
       const options = { backend: flags.backend, slots: flags.slots, force: flags.force, log: log(), progress: flags.progress };
@@ -63,8 +67,9 @@ export function runCommand(program: Command, { out, log }: CommandContext): void
         failed: report.failed.length,
         seconds: Math.round((Date.now() - t0) / 1000),
       });
-      out(`sweep ${report.sweepId}\n\n`);
-      out(renderTable(await store.reports.summary(report.sweepId), parseFormat(flags.format)));
+      const format = parseFormat(flags.format);
+      out(tableHeading([report.sweepId], format)); // csv and json: the data alone
+      out(await sweepTable(store, [report.sweepId], format));
       if (report.failed.length) {
         for (const f of report.failed) log().error('task failed for good', { task: f.key, error: f.error, permanent: f.permanent });
         throw new Error(failureMessage(report.failed));
