@@ -181,6 +181,11 @@ describe('graphs the builder cannot differentiate', () => {
     expect(() => new OrtModel(bytes, { threads: 1, provider: 'cpu' })).toThrow(/Round node 't_n_Round_\d+'/);
   });
 
+  it('a LayerNormalization without bias (onnxruntime-node segfaults on it) is refused before any session, naming the node', () => {
+    const bytes = tinyGraph(17, (w, h) => w.op1('LayerNormalization', [h, w.op1('Shape', [h])], { axis: -1 }));
+    expect(() => new OrtModel(bytes, { threads: 1, provider: 'cpu' })).toThrow(/LayerNormalization node 't_n_LayerNormalization_\d+' \(no bias input: onnxruntime-node crashes on it/);
+  });
+
   it('an op off the gradient path (shape arithmetic) is fine', () => {
     const bytes = tinyGraph(17, (w, h) => w.op1('Reshape', [h, w.op1('Concat', [w.op1('Shape', [h]), w.constI64([])], { axis: 0 })]));
     expect(new OrtModel(bytes, { threads: 1, provider: 'cpu' }).numClasses).toBe(3);

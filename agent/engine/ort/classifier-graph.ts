@@ -11,7 +11,7 @@
  * - declared value_info dropped (a fixed batch size there would contradict the symbolic one).
  */
 import { attrInt, attrInts, declaredDims, defaultOpset, DT, decodeModel, int64Tensor, num, readTensor, makeAttr, type HostTensor, type ModelProto, type NodeProto, type TensorProto } from './onnx.ts';
-import { OrtGraphError } from './errors.ts';
+import { OrtGraphError, UnsupportedOpError } from './errors.ts';
 
 export const MIN_OPSET = 11;
 export const TARGET_OPSET = 17;
@@ -81,6 +81,11 @@ export function readClassifierGraph(bytes: Uint8Array): ClassifierGraph {
       if (used) throw new OrtGraphError(`operator domain '${o.domain}' (node '${used.name}', ${used.opType}) is not supported`);
     }
   }
+  // onnxruntime-node 1.30 crashes the whole process (a segfault, not an exception) on a
+  // LayerNormalization without a bias input, which torch exports for F.layer_norm(x, s, weight=w)
+  // (microsoft/onnxruntime#18967): refuse it before any session exists; `auto` then uses tfjs
+  const lnNoBias = (g.node ?? []).find((n) => n.opType === 'LayerNormalization' && !(n.input ?? [])[2]);
+  if (lnNoBias) throw new UnsupportedOpError('LayerNormalization', lnNoBias.name ?? '', 'no bias input: onnxruntime-node crashes on it (microsoft/onnxruntime#18967); the tfjs engine runs it');
   const modelOpset = defaultOpset(model);
   if (modelOpset < MIN_OPSET) throw new OrtGraphError(`opset ${modelOpset} is too old: export the model with opset ${MIN_OPSET} or later`);
 
