@@ -13,29 +13,15 @@
  * The worst ratio error / allowance of each fixture is printed (≤ 1 passes).
  */
 import * as tf from '@tensorflow/tfjs';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { selectBackend } from '../agent/engine/backend.ts';
 import { onnxNetFromBytes } from '../agent/models/onnx/load.ts';
+import { FIXTURE_DIR, fixtureNames, readFixture } from './helpers/onnx-fixtures.ts';
 
-const DIR = path.join(import.meta.dirname, 'fixtures', 'onnx');
 
-interface Fixture {
-  name: string;
-  inputShape: [number, number, number, number];
-  classes: number;
-  input: number[];
-  labels: number[];
-  logits: number[];
-  gradMargin: number[];
-  gradCE: number[];
-}
-
-const fixtures = readdirSync(DIR)
-  .filter((f) => f.endsWith('.json'))
-  .sort()
-  .map((f) => JSON.parse(readFileSync(path.join(DIR, f), 'utf8')) as Fixture);
+const fixtures = fixtureNames().map(readFixture);
 
 /** Worst |a − b| / allowance(b) over the elements, and the worst absolute and relative errors. */
 function compare(ours: ArrayLike<number>, ref: ArrayLike<number>, allowance: (b: number) => number) {
@@ -76,7 +62,7 @@ describe.each(['wasm', 'cpu'] as const)('ONNX fixtures against PyTorch on %s', (
 
   it.each(fixtures.map((f) => [f.name, f] as const))('%s', async (_name, fx) => {
     await selectBackend(backend);
-    const net = onnxNetFromBytes(readFileSync(path.join(DIR, `${fx.name}.onnx`)), `${fx.name}.onnx`);
+    const net = onnxNetFromBytes(readFileSync(path.join(FIXTURE_DIR, `${fx.name}.onnx`)), `${fx.name}.onnx`);
     const [N, C, H, W] = fx.inputShape;
     expect(net.inputShapes).toEqual([[null, H, W, C]]);
     expect(net.outputShapes).toEqual([[null, fx.classes]]);

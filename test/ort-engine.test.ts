@@ -27,6 +27,7 @@ import { differenceOfLogits } from '../agent/attacks/losses.ts';
 import { withHead } from '../agent/attacks/loss-head.ts';
 import { runTask } from '../agent/run-task.ts';
 import { smallCnnTask } from './helpers/zoo.ts';
+import { relativeError } from './helpers/onnx-fixtures.ts';
 
 const z = zooModel('mnist-smallcnn')!;
 const D = 784;
@@ -41,21 +42,6 @@ function batch(from: number, n: number): { x: tf.Tensor4D; y: tf.Tensor1D } {
   };
 }
 
-/** Per sample: max |a − b| / max |b|; the worst sample's value. */
-function relativeError(a: ArrayLike<number>, b: ArrayLike<number>, samples: number): number {
-  const d = b.length / samples;
-  let worst = 0;
-  for (let s = 0; s < samples; s++) {
-    let num = 0;
-    let den = 0;
-    for (let i = s * d; i < (s + 1) * d; i++) {
-      num = Math.max(num, Math.abs(a[i] - b[i]));
-      den = Math.max(den, Math.abs(b[i]));
-    }
-    worst = Math.max(worst, den === 0 ? num : num / den);
-  }
-  return worst;
-}
 
 beforeAll(async () => {
   // the cpu backend: its max-pool gradient sends ties to the first maximum, as PyTorch and ONNX

@@ -6,33 +6,17 @@
  * to each sample's largest gradient entry. The fixture list is read from the folder, so a fixture
  * added later is tested without touching this file.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { OrtModel } from '../agent/engine/ort/classifier.ts';
+import { FIXTURE_DIR, fixtureNames, readFixture, relativeError } from './helpers/onnx-fixtures.ts';
 
-const DIR = path.join(import.meta.dirname, 'fixtures', 'onnx');
 const TOLERANCE = 1e-4;
 /** SIGMA_SWEEP_TEST_ORT_PROVIDER=cuda runs these on ONNX Runtime's CUDA provider (deploy/ORT-GPU.md) */
 const PROVIDER = process.env.SIGMA_SWEEP_TEST_ORT_PROVIDER === 'cuda' ? 'cuda' : 'cpu';
 
-interface Fixture {
-  name: string;
-  inputShape: [number, number, number, number];
-  classes: number;
-  input: number[];
-  labels: number[];
-  logits: number[];
-  gradMargin: number[];
-  gradCE: number[];
-}
-
-const names = existsSync(DIR)
-  ? readdirSync(DIR)
-      .filter((f) => f.endsWith('.onnx') && existsSync(path.join(DIR, f.replace(/\.onnx$/, '.json'))))
-      .map((f) => f.replace(/\.onnx$/, ''))
-      .sort()
-  : [];
+const names = fixtureNames();
 
 function nchwToNhwc(a: ArrayLike<number>, [n, c, h, w]: number[]): Float32Array {
   const out = new Float32Array(a.length);
@@ -41,21 +25,6 @@ function nchwToNhwc(a: ArrayLike<number>, [n, c, h, w]: number[]): Float32Array 
   return out;
 }
 
-/** Per sample: max |a − b| / max |b|; the worst sample's value. */
-export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>, samples: number): number {
-  const d = b.length / samples;
-  let worst = 0;
-  for (let s = 0; s < samples; s++) {
-    let num = 0;
-    let den = 0;
-    for (let i = s * d; i < (s + 1) * d; i++) {
-      num = Math.max(num, Math.abs(a[i] - b[i]));
-      den = Math.max(den, Math.abs(b[i]));
-    }
-    worst = Math.max(worst, den === 0 ? num : num / den);
-  }
-  return worst;
-}
 
 /** d(Σ margin)/d logits: +1 at y, −1 at the first arg-max of the other classes. */
 function marginCotangent(logits: Float32Array, labels: number[], k: number): Float32Array {
@@ -76,8 +45,8 @@ describe('gradient graphs match PyTorch on the ONNX fixtures', () => {
   });
 
   it.each(names)('%s: logits, margin and cross-entropy input gradients within 1e-4', (name) => {
-    const fx = JSON.parse(readFileSync(path.join(DIR, `${name}.json`), 'utf8')) as Fixture;
-    const model = new OrtModel(readFileSync(path.join(DIR, `${name}.onnx`)), { threads: 1, provider: PROVIDER });
+    const fx = readFixture(name);
+    const model = new OrtModel(readFileSync(path.join(FIXTURE_DIR, `${name}.onnx`)), { threads: 1, provider: PROVIDER });
     const [n, c, h, w] = fx.inputShape;
     expect(model.sampleShape).toEqual([h, w, c]);
     expect(model.numClasses).toBe(fx.classes);
