@@ -20,8 +20,13 @@ export class TaskFailedError extends Error {
   }
 }
 
+/** How long stop() waits for a running batch to reach its next step boundary before terminating. */
+const STOP_WAIT_MS = 30_000;
+
 export class TensorWorker {
   private worker: Worker | null = null;
+  /** the batch running in the thread, if any */
+  private inFlight: Promise<BatchOutput> | null = null;
   private ready: Promise<{ backend: string; device: string }> | null = null;
   backendInfo: { backend: string; device: string } | null = null;
 
@@ -71,6 +76,16 @@ export class TensorWorker {
   }
 
   private post(task: Task, batchIndex: number): Promise<BatchOutput> {
+    const p = this.postNow(task, batchIndex);
+    this.inFlight = p;
+    const clear = () => {
+      if (this.inFlight === p) this.inFlight = null;
+    };
+    p.then(clear, clear);
+    return p;
+  }
+
+  private postNow(task: Task, batchIndex: number): Promise<BatchOutput> {
     const w = this.worker!;
     return new Promise<BatchOutput>((resolve, reject) => {
       const cleanup = () => {
@@ -95,6 +110,14 @@ export class TensorWorker {
     const w = this.worker;
     this.worker = null;
     this.ready = null;
-    if (w) await w.terminate();
+    if (!w) return;
+    if (this.inFlight) {
+      // never terminate the thread inside a step: onnxruntime-node aborts the process when its
+      // run is interrupted. Ask the attack to stop at its next step and wait for its answer
+      // (bounded: a step that never ends is terminated anyway)
+      w.postMessage({ type: 'stop' } satisfies ToWorker);
+      await Promise.race([this.inFlight.catch(() => {}), new Promise((r) => setTimeout(r, STOP_WAIT_MS).unref())]);
+    }
+    await w.terminate();
   }
 }

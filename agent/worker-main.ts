@@ -9,8 +9,9 @@ import type { BatchOutput } from './run-batch.ts';
 import { isPermanent } from '../schema/errors.ts';
 import type { Task } from '../schema/wire.ts';
 import type { BackendRequest } from './engine/backend.ts';
+import { requestAttackStop } from './attacks/define.ts';
 
-export type ToWorker = { type: 'batch'; task: Task; batchIndex: number };
+export type ToWorker = { type: 'batch'; task: Task; batchIndex: number } | { type: 'stop' };
 export type FromWorker =
   | { type: 'ready'; backend: string; device: string }
   | { type: 'batch'; output: BatchOutput }
@@ -22,7 +23,12 @@ const info = await runner.info();
 port.postMessage({ type: 'ready', backend: info.backend, device: info.device } satisfies FromWorker);
 
 port.on('message', async (msg: ToWorker) => {
-  if (msg.type !== 'batch') return;
+  if (msg.type === 'stop') {
+    // the running batch (if any) ends at its next step with AttackStoppedError; the owner waits
+    // for that answer before terminating this thread
+    requestAttackStop();
+    return;
+  }
   try {
     const output = await runner.runBatch(msg.task, msg.batchIndex);
     port.postMessage({ type: 'batch', output } satisfies FromWorker);

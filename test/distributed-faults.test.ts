@@ -233,9 +233,9 @@ describe('distributed sweeps under faults', () => {
     const n = names(freshNamespace('strag'));
     const spec = tinySweep('strag', 6, 3);
     const sub = await submitSweep(spec, store, nc, n, { tuning: tuningFor(30_000) });
-    // one task far slower than its peers
+    // one task far slower than its peers (6000 steps: seconds even on the ONNX Runtime engine, so the straggler check fires while it runs)
     const base = planSweep(spec).tasks[0];
-    const slow = { ...base, key: 'c1'.repeat(16), sampleIndices: [50], steps: 1500, attack: { ...base.attack, options: { ...base.attack.options, steps: 1500 } } };
+    const slow = { ...base, key: 'c1'.repeat(16), sampleIndices: [50], steps: 6000, attack: { ...base.attack, options: { ...base.attack.options, steps: 6000 } } };
     await store.tasks.upsert([slow]);
     await publishTasks(nc, n, store, [slow]);
     agents.push(spawnAgent(nats.url, n.ns, ['--id', 's1']), spawnAgent(nats.url, n.ns, ['--id', 's2']));

@@ -4,6 +4,8 @@
  * runs in this thread), for a deterministic attack (σ-zero) and for a seeded random one (PGD-ℓ0).
  * Worker threads are real (one wasm instance each), as in `sigma-sweep agent` and `run --slots`.
  */
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runTask } from '../agent/run-task.ts';
 import { batchRanges } from '../agent/batches.ts';
@@ -66,5 +68,15 @@ describe('TensorPool', () => {
     expect((err as Error).message).toMatch(/99999 is outside mnist\/test/);
     const ok = await pool.run(task('noop', {}), 1, 'c');
     expect(ok.samples).toHaveLength(14);
+  });
+
+  it('stops mid-batch on the ONNX Runtime engine without aborting the process (the attack ends at a step boundary)', () => {
+    // terminating the thread inside onnxruntime-node's run aborted the process (exit 134, "terminate
+    // called after throwing an instance of 'Napi::Error'"): an agent's SIGTERM drain did that
+    const script = path.join(import.meta.dirname, 'fixtures', 'scripts', 'stop-mid-batch.mts');
+    const r = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', timeout: 90_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('stopping mid-run');
+    expect(r.stdout).toContain('survived');
   });
 });

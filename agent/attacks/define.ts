@@ -120,7 +120,29 @@ export function defineAttack<S extends z.ZodType<StepOptions, z.ZodTypeDef, unkn
   };
 }
 
-/** Let the event loop breathe between attack steps (progress messages, heartbeats, working()). */
+/** An attack stopped between two steps because its thread is shutting down (agent/worker-main.ts). */
+export class AttackStoppedError extends Error {
+  constructor() {
+    super('attack stopped: the tensor worker is shutting down');
+    this.name = 'AttackStoppedError';
+  }
+}
+
+let stopRequested = false;
+
+/**
+ * Make every running attack in this thread stop at its next step boundary. A tensor worker is
+ * shut down this way, not by terminating it mid-step: terminating a thread inside a native call
+ * (onnxruntime-node's run) aborts the whole process.
+ */
+export function requestAttackStop(): void {
+  stopRequested = true;
+}
+
+/**
+ * Let the event loop breathe between attack steps (progress messages, heartbeats, working(), a
+ * stop request); rejects with AttackStoppedError once a stop was requested.
+ */
 export function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
+  return new Promise((resolve, reject) => setImmediate(() => (stopRequested ? reject(new AttackStoppedError()) : resolve())));
 }
