@@ -30,10 +30,8 @@ import { onnxNetFromBytes } from '../agent/models/onnx/load.ts';
 import { asNet, type Net } from '../agent/engine/net.ts';
 import { tfLayersToOnnx } from '../test/helpers/onnx-build.ts';
 import { zooModel } from '../agent/models/zoo.ts';
-import { TensorPool } from '../agent/tensor-pool.ts';
-import { configureEngine, type EngineRequest } from '../agent/engine/ort/request.ts';
+import { agentThroughput } from './agent-throughput.ts';
 import { ortRows, ortTable } from './ort-rows.ts';
-import type { Task } from '../schema/wire.ts';
 
 const { values } = parseArgs({
   options: {
@@ -130,32 +128,6 @@ function runTorch(): TorchResult | string {
   return JSON.parse(r.stdout) as TorchResult;
 }
 
-async function agentThroughput(slots: number, engine: EngineRequest = 'tfjs'): Promise<number> {
-  configureEngine(engine, slots, slots); // one thread per slot; the zoo SmallCNN has an ONNX twin: without this, 'auto' picks ONNX Runtime
-  const z = zooModel('mnist-smallcnn')!;
-  const task: Task = {
-    key: 'bench'.padEnd(32, '0'),
-    sweepId: 'bench',
-    dataset: { name: 'mnist', split: 'test' },
-    sampleIndices: Array.from({ length: 128 }, (_, i) => i),
-    model: { name: 'mnist-smallcnn', sha256: z.sha256 },
-    attack: { label: 'sigma-zero', name: 'sigma-zero', options: {} },
-    steps: 20,
-    batchSize: 32,
-    seed: 0,
-  };
-  const pool = new TensorPool(slots, 'wasm');
-  try {
-    await pool.info();
-    await pool.run({ ...task, sampleIndices: task.sampleIndices.slice(0, 32 * slots), steps: 2 }, 1, 'bench'); // every worker loads the model
-    const t0 = performance.now();
-    await pool.run(task, 1, 'bench');
-    return (task.sampleIndices.length * task.steps) / ((performance.now() - t0) / 1000);
-  } finally {
-    await pool.stop();
-  }
-}
-
 const cpuModel = os.cpus()[0]?.model.trim() ?? 'unknown cpu';
 console.log(`# bench:engine (${new Date().toISOString()}, tfjs ${tf.version.tfjs}, ${cpuModel}, ${os.availableParallelism()} cores, median of ${REPEATS})\n`);
 
@@ -221,8 +193,8 @@ await selectBackend('cpu');
 }
 
 const cores = os.availableParallelism();
-const thr1 = await agentThroughput(1);
-const thrAll = await agentThroughput(cores);
+const thr1 = await agentThroughput(1, { engine: 'tfjs', samples: 128, batchSize: 32 });
+const thrAll = await agentThroughput(cores, { engine: 'tfjs', samples: 128, batchSize: 32 });
 
 const f1 = (v: number | null | undefined) => (v == null ? '–' : v.toFixed(1));
 const pct = (step: number, macs: number, batch: number) => `${((100 * (4 * macs * batch)) / (step / 1000) / 1e9 / ceiling).toFixed(0)} %`; // step ≈ 2 × forward FLOPs = 4 × MACs
@@ -251,8 +223,8 @@ console.log(`| ratio | ${(thrAll / thr1).toFixed(2)}× |`);
 const ort = ortRows(buildResNet18(1), REPEATS);
 console.log('');
 console.log(ortTable(ort, typeof torch === 'string' ? undefined : torch.results, (o) => rows.find((r) => r.model === o.model && r.batch === o.batch)?.fast));
-const ortThr1 = await agentThroughput(1, 'ort');
-const ortThrAll = await agentThroughput(cores, 'ort');
+const ortThr1 = await agentThroughput(1, { engine: 'ort', samples: 128, batchSize: 32 });
+const ortThrAll = await agentThroughput(cores, { engine: 'ort', samples: 128, batchSize: 32 });
 console.log('');
 console.log('| agent (σ-zero, MNIST SmallCNN, 128 samples, batch 32, 20 steps, ONNX Runtime engine) | samples·steps / s |');
 console.log('|---|---:|');

@@ -25,7 +25,6 @@ import { MeteredModel } from '../agent/engine/metered-model.ts';
 import { prepareForInputGradients } from '../agent/engine/linear-conv.ts';
 import { OrtClassifier, type CountingClassifier } from '../agent/engine/ort/classifier.ts';
 import { loadOrtModel } from '../agent/engine/ort/engine.ts';
-import { configureEngine } from '../agent/engine/ort/request.ts';
 import { sessionStats } from '../agent/engine/ort/session.ts';
 import { loadLayersModelFolder } from '../agent/models/io.ts';
 import { convKernel } from '../agent/models/onnx-export/export.ts';
@@ -33,8 +32,7 @@ import { ZOO_DIR, zooModel } from '../agent/models/zoo.ts';
 import { readMnist } from '../agent/data/mnist.ts';
 import { sigmaZero } from '../agent/attacks/sigma-zero.ts';
 import { predict } from '../agent/attacks/losses.ts';
-import { TensorPool } from '../agent/tensor-pool.ts';
-import type { Task } from '../schema/wire.ts';
+import { agentThroughput } from './agent-throughput.ts';
 
 const { values } = parseArgs({
   options: {
@@ -166,31 +164,6 @@ function runTorch(n: number, freeze: boolean): TorchRun | string {
   }
 }
 
-async function agentThroughput(slots: number): Promise<number> {
-  const task: Task = {
-    key: 'bench'.padEnd(32, '0'),
-    sweepId: 'bench',
-    dataset: { name: 'mnist', split: 'test' },
-    sampleIndices: Array.from({ length: 200 }, (_, i) => i),
-    model: { name: 'mnist-smallcnn', sha256: z.sha256 },
-    attack: { label: 'sigma-zero', name: 'sigma-zero', options: {} },
-    steps: 20,
-    batchSize: 100,
-    seed: 0,
-  };
-  configureEngine('ort', slots, slots); // one ONNX Runtime thread per slot
-  const pool = new TensorPool(slots, 'wasm');
-  try {
-    await pool.info();
-    await pool.run({ ...task, sampleIndices: task.sampleIndices.slice(0, 100 * slots), steps: 2 }, 1, 'bench'); // every worker loads the model
-    const t0 = performance.now();
-    await pool.run(task, 1, 'bench');
-    return (task.sampleIndices.length * task.steps) / ((performance.now() - t0) / 1000);
-  } finally {
-    await pool.stop();
-  }
-}
-
 const cpuModel = os.cpus()[0]?.model.trim() ?? 'unknown cpu';
 console.log(`# bench:sigma-zero (${new Date().toISOString()}, ${cpuModel}, ${os.availableParallelism()} cores, load average ${os.loadavg()[0].toFixed(2)} at start)`);
 console.log(`# σ-zero, ${N_IMAGES} MNIST test images, N=${STEPS}, batch ${BATCH}, one thread per engine, zoo mnist-smallcnn\n`);
@@ -232,8 +205,8 @@ console.log(`load average at the end: ${os.loadavg()[0].toFixed(2)}`);
 
 if (values.slots) {
   const cores = os.availableParallelism();
-  const one = await agentThroughput(1);
-  const all = await agentThroughput(cores);
+  const one = await agentThroughput(1, { engine: 'ort', samples: 200, batchSize: 100 });
+  const all = await agentThroughput(cores, { engine: 'ort', samples: 200, batchSize: 100 });
   console.log('\n| agent (σ-zero, ORT engine, 200 samples, batch 100, 20 steps) | samples·steps / s |');
   console.log('|---|---:|');
   console.log(`| 1 slot | ${one.toFixed(0)} |`);
